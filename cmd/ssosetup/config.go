@@ -1,0 +1,153 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is the whole environment of SPEC §6, read once at start.
+type config struct {
+	RedisURL          string
+	RedisClusterAddrs []string
+	DatabaseURL       string
+	ClickHouseURL     string
+	APIToken          string
+	Listen            string
+	APIURL            string
+	DashboardUser     string
+	DashboardPassword string
+	BaseURL           string
+	SMTPURL           string
+	SMTPFrom          string
+	Concurrency       int
+	PollInterval      time.Duration
+	LogLevel          slog.Level
+	LogFormat         string
+}
+
+// loadConfig reads the environment, applies defaults and validates; the error names the bad variable.
+func loadConfig() (config, error) {
+	c := config{
+		RedisURL:          env("REDIS_URL", "redis://127.0.0.1:6379/0"),
+		DatabaseURL:       env("DATABASE_URL", "postgres://ssosetup:ssosetup@127.0.0.1:5432/ssosetup?sslmode=disable"),
+		ClickHouseURL:     env("CLICKHOUSE_URL", "clickhouse://127.0.0.1:9000/ssosetup"),
+		APIToken:          os.Getenv("SSOSETUP_API_TOKEN"),
+		Listen:            env("SSOSETUP_LISTEN", ":8080"),
+		APIURL:            strings.TrimRight(env("SSOSETUP_API_URL", "http://127.0.0.1:8080"), "/"),
+		DashboardUser:     os.Getenv("SSOSETUP_DASHBOARD_USER"),
+		DashboardPassword: os.Getenv("SSOSETUP_DASHBOARD_PASSWORD"),
+		BaseURL:           strings.TrimRight(env("SSOSETUP_BASE_URL", "http://localhost:8080"), "/"),
+		SMTPURL:           os.Getenv("SMTP_URL"),
+		SMTPFrom:          env("SMTP_FROM", "ssosetup@localhost"),
+		LogFormat:         env("LOG_FORMAT", "json"),
+	}
+	if addrs := os.Getenv("REDIS_CLUSTER_ADDRS"); addrs != "" {
+		c.RedisClusterAddrs = strings.Split(addrs, ",")
+	}
+	var err error
+	if c.Concurrency, err = envInt("WORKER_CONCURRENCY", 4*runtime.NumCPU()); err != nil {
+		return c, err
+	}
+	if c.PollInterval, err = envDuration("WORKER_POLL_INTERVAL", 20*time.Millisecond); err != nil {
+		return c, err
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(env("LOG_LEVEL", "info"))); err != nil {
+		return c, fmt.Errorf("LOG_LEVEL: %q is not one of debug, info, warn, error", os.Getenv("LOG_LEVEL"))
+	}
+	return c, c.validate()
+}
+
+func (c config) validate() error {
+	for _, u := range []struct{ name, value string }{
+		{"REDIS_URL", c.RedisURL}, {"DATABASE_URL", c.DatabaseURL}, {"CLICKHOUSE_URL", c.ClickHouseURL},
+		{"SSOSETUP_API_URL", c.APIURL}, {"SSOSETUP_BASE_URL", c.BaseURL},
+	} {
+		if p, err := url.Parse(u.value); err != nil || p.Scheme == "" || p.Host == "" {
+			return fmt.Errorf("%s: %q is not a URL with a scheme and a host", u.name, maskURL(u.value))
+		}
+	}
+	if c.Concurrency < 1 {
+		return fmt.Errorf("WORKER_CONCURRENCY: must be at least 1, got %d", c.Concurrency)
+	}
+	if c.PollInterval < time.Millisecond || c.PollInterval > 5*time.Second {
+		return fmt.Errorf("WORKER_POLL_INTERVAL: must be between 1ms and 5s, got %s", c.PollInterval)
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		return fmt.Errorf("LOG_FORMAT: %q is not json or text", c.LogFormat)
+	}
+	if (c.DashboardUser == "") != (c.DashboardPassword == "") {
+		return fmt.Errorf("SSOSETUP_DASHBOARD_USER and SSOSETUP_DASHBOARD_PASSWORD: set both or neither")
+	}
+	return nil
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt(name string, def int) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a whole number", name, v)
+	}
+	return n, nil
+}
+
+func envDuration(name string, def time.Duration) (time.Duration, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not a duration such as 50ms", name, v)
+	}
+	return d, nil
+}
+
+// maskURL hides the password of a URL so that it can be printed in an error.
+func maskURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		// Unparseable: when it may hold credentials keep only the scheme.
+		if !strings.Contains(raw, "@") {
+			return raw
+		}
+		if i := strings.Index(raw, "://"); i > 0 {
+			return raw[:i] + "://…"
+		}
+		return "…"
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// oneLine flattens a multi-line driver error (pgx lists every address it tried) into one line, dropping
+// repeated parts.
+func oneLine(err error) string {
+	var parts []string
+	seen := map[string]bool{}
+	for _, p := range strings.Split(err.Error(), "\n") {
+		p = strings.TrimSpace(p)
+		if p != "" && !seen[p] {
+			seen[p] = true
+			parts = append(parts, p)
+		}
+	}
+	return strings.Join(parts, " ")
+}

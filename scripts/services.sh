@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# services.sh up|tools|status — installs (when missing) and starts the local Redis, Postgres and ClickHouse that
+# `make run` and `make test` use, then waits until each answers. Idempotent: a service that already answers is
+# left alone, and nothing is ever stopped. `tools` installs what the tests use besides the services. Debian/Ubuntu only; docker-compose.yml is the way elsewhere.
+set -euo pipefail
+
+STATE_DIR=${SSOSETUP_SERVICES_DIR:-/tmp/ssosetup-services}
+PG_ROLE=ssosetup
+PG_PASSWORD=ssosetup
+PG_DATABASES="ssosetup ssosetup_test"
+
+log() { printf 'services: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || die "run as root or install sudo: packages and services need root"
+  SUDO="sudo"
+fi
+
+APT_UPDATED=""
+apt_install() { # apt_install PACKAGE... — installs only what dpkg does not already have
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null || die "apt-get not found; install ${missing[*]} by hand or use docker-compose.yml"
+  if [ -z "$APT_UPDATED" ]; then
+    log "apt-get update"
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null
+    APT_UPDATED=1
+  fi
+  log "installing ${missing[*]}"
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+wait_for() { # wait_for NAME SECONDS COMMAND...
+  local name=$1 secs=$2; shift 2
+  for _ in $(seq 1 $((secs * 5))); do
+    "$@" >/dev/null 2>&1 && { log "$name is up"; return 0; }
+    sleep 0.2
+  done
+  die "$name did not answer within ${secs}s (see $STATE_DIR)"
+}
+
+redis_up() {
+  if command -v redis-cli >/dev/null && redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
+    log "redis already running"; return 0
+  fi
+  apt_install redis-server redis-tools
+  if ! redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then
+    log "starting redis"
+    # No persistence: Postgres is the source of truth and the product survives Redis losing its data.
+    $SUDO redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save '' --appendonly no \
+      --pidfile "$STATE_DIR/redis.pid" --logfile "$STATE_DIR/redis.log"
+  fi
+  wait_for redis 30 sh -c 'redis-cli -h 127.0.0.1 -p 6379 ping | grep -q PONG'
+}
+
+pg_cluster() { pg_lsclusters --no-header 2>/dev/null | awk 'NR==1 {print $1, $2, $4}'; }
+
+postgres_up() {
+  apt_install postgresql postgresql-client
+  local version name status
+  read -r version name status <<<"$(pg_cluster)"
+  [ -n "${version:-}" ] || die "no Postgres cluster found (pg_lsclusters is empty); create one with pg_createcluster"
+  if [ "$status" != "online" ]; then
+    log "starting postgres $version/$name"
+    $SUDO pg_ctlcluster "$version" "$name" start
+  else
+    log "postgres $version/$name already running"
+  fi
+  wait_for postgres 60 $SUDO su postgres -c "psql -qtAc 'select 1'"
+  local psql=($SUDO su postgres -c)
+  if [ "$("${psql[@]}" "psql -qtAc \"select 1 from pg_roles where rolname = '$PG_ROLE'\"")" != "1" ]; then
+    log "creating role $PG_ROLE"
+    "${psql[@]}" "psql -qc \"create role $PG_ROLE login password '$PG_PASSWORD'\""
+  fi
+  for db in $PG_DATABASES; do
+    if [ "$("${psql[@]}" "psql -qtAc \"select 1 from pg_database where datname = '$db'\"")" != "1" ]; then
+      log "creating database $db"
+      "${psql[@]}" "createdb -O $PG_ROLE $db"
+    fi
+  done
+  wait_for "postgres (as $PG_ROLE over TCP)" 30 \
+    env PGPASSWORD=$PG_PASSWORD psql -h 127.0.0.1 -U $PG_ROLE -d ssosetup -qtAc 'select 1'
+}
+
+clickhouse_answers() { clickhouse-client --host 127.0.0.1 -q 'select 1' >/dev/null 2>&1; }
+
+clickhouse_up() {
+  if command -v clickhouse-client >/dev/null && clickhouse_answers; then
+    log "clickhouse already running"; return 0
+  fi
+  apt_install clickhouse-server clickhouse-client
+  if ! clickhouse_answers; then
+    log "starting clickhouse"
+    local piddir=/var/run/clickhouse-server
+    $SUDO mkdir -p "$piddir" /var/log/clickhouse-server
+    $SUDO chown clickhouse "$piddir" /var/log/clickhouse-server
+    $SUDO su -s /bin/sh clickhouse -c \
+      "cd /var/lib/clickhouse && clickhouse-server --config-file=/etc/clickhouse-server/config.xml --daemon --pid-file=$piddir/clickhouse-server.pid"
+  fi
+  wait_for clickhouse 90 clickhouse_answers
+}
+
+case "${1:-up}" in
+  up)
+    mkdir -p "$STATE_DIR"; chmod 777 "$STATE_DIR" 2>/dev/null || true
+    redis_up
+    postgres_up
+    clickhouse_up
+    ;;
+  tools)
+    apt_install docker-compose
+    ;;
+  status)
+    redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG && echo "redis: up" || echo "redis: down"
+    env PGPASSWORD=$PG_PASSWORD psql -h 127.0.0.1 -U $PG_ROLE -d ssosetup -qtAc 'select 1' >/dev/null 2>&1 \
+      && echo "postgres: up" || echo "postgres: down"
+    clickhouse_answers && echo "clickhouse: up" || echo "clickhouse: down"
+    ;;
+  *) echo "usage: $0 up|tools|status" >&2; exit 2 ;;
+esac
