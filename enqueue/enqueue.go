@@ -1,0 +1,101 @@
+// Package enqueue is what a web tier calls to start a job: it validates the request, records the job in
+// Postgres (the source of truth) and enqueues its first stage. The HTTP API is a thin layer over it; a Go web
+// tier can use it directly:
+//
+//	sub := enqueue.New(store, asynqClient)
+//	id, _, err := sub.Submit(ctx, req, enqueue.Options{IdempotencyKey: key})
+package enqueue
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+
+	"github.com/ssosetup/ssosetup"
+	"github.com/ssosetup/ssosetup/storage/postgres"
+	"github.com/ssosetup/ssosetup/tasks"
+)
+
+// Submitter records and enqueues jobs.
+type Submitter struct {
+	store  *postgres.Store
+	client *asynq.Client
+}
+
+// New returns a Submitter.
+func New(store *postgres.Store, client *asynq.Client) *Submitter {
+	return &Submitter{store: store, client: client}
+}
+
+// Options are per-submission settings.
+type Options struct {
+	// IdempotencyKey, when set, makes a repeat of the same request return the first job.
+	IdempotencyKey string
+	// Queue is tasks.QueueSetups (default) or tasks.QueueBulk for bulk work.
+	Queue string
+}
+
+// ErrIdempotencyConflict means the key was used before with another request.
+var ErrIdempotencyConflict = postgres.ErrIdempotencyConflict
+
+// Submit validates req, records the job and enqueues its start stage. created is false when an earlier job
+// with the same idempotency key and request was returned. Validation errors are ssosetup.FieldErrors.
+//
+// When Redis cannot take the task, the job stays recorded and Submit returns its id with the error: the
+// worker's reconciler enqueues it later, and a retry with the same idempotency key returns the same job.
+func (s *Submitter) Submit(ctx context.Context, req ssosetup.Request, opts Options) (id uuid.UUID, created bool, err error) {
+	if err := req.Normalize(); err != nil {
+		return uuid.Nil, false, err
+	}
+	queue := opts.Queue
+	if queue == "" {
+		queue = tasks.QueueSetups
+	}
+	if queue != tasks.QueueSetups && queue != tasks.QueueBulk {
+		return uuid.Nil, false, fmt.Errorf("unknown queue %q", queue)
+	}
+	hash, err := requestHash(req)
+	if err != nil {
+		return uuid.Nil, false, err
+	}
+	id, err = uuid.NewV7()
+	if err != nil {
+		return uuid.Nil, false, err
+	}
+	id, created, err = s.store.CreateSetup(ctx, postgres.NewSetup{
+		ID: id, Request: req, RequestHash: hash, IdempotencyKey: opts.IdempotencyKey, Queue: queue,
+	})
+	if err != nil {
+		return uuid.Nil, false, fmt.Errorf("record setup: %w", err)
+	}
+	if err := Stage(ctx, s.client, ssosetup.StageStart, id, queue); err != nil {
+		return id, created, err
+	}
+	return id, created, nil
+}
+
+// Stage enqueues a job's stage under its deterministic task id; a task that is already there counts as
+// enqueued.
+func Stage(ctx context.Context, client *asynq.Client, stage string, id uuid.UUID, queue string) error {
+	_, err := client.EnqueueContext(ctx, tasks.NewStage(stage, id, queue))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue %s of setup %s: %w", stage, id, err)
+	}
+	return nil
+}
+
+// requestHash identifies a request body for idempotency checks.
+func requestHash(req ssosetup.Request) (string, error) {
+	b, err := json.Marshal(req) // struct fields in a fixed order; map keys sorted
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), nil
+}

@@ -1,0 +1,55 @@
+package ssosetup
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Error codes a job can fail with (SPEC §3.9).
+const (
+	CodeNotAuthenticated      = "not_authenticated"
+	CodeUIDMismatch           = "uid_mismatch"
+	CodeNotAMember            = "not_a_member"
+	CodeInvalidIdentity       = "invalid_identity"
+	CodeOrgNotFound           = "org_not_found"
+	CodeUserNotFound          = "user_not_found"
+	CodeAlreadyConfigured     = "already_configured"
+	CodeProviderNotConfigured = "provider_not_configured"
+	CodeProviderMismatch      = "provider_mismatch"
+	CodeSSORequired           = "sso_required"
+	CodeInternal              = "internal_error"
+)
+
+var messages = map[string]string{
+	CodeNotAuthenticated:      "You must be authenticated to link accounts.",
+	CodeUIDMismatch:           "There was an error encountered during authentication.",
+	CodeNotAMember:            "There was an error encountered during authentication.",
+	CodeInvalidIdentity:       "The provider did not return a valid user identity.",
+	CodeOrgNotFound:           "The organization does not exist.",
+	CodeUserNotFound:          "The user does not exist or is inactive.",
+	CodeAlreadyConfigured:     "SSO is already configured for this organization.",
+	CodeProviderNotConfigured: "The organization does not have SSO enabled.",
+	CodeProviderMismatch:      "The identity provider does not match the organization's SSO provider.",
+	CodeSSORequired:           "The invite cannot be accepted without a linked SSO identity.",
+	CodeInternal:              "An internal error occurred; the setup was not completed.",
+}
+
+// Message returns the end-user message of an error code.
+func Message(code string) string { return messages[code] }
+
+// JobError is a permanent failure of a job: retrying cannot help, so the job fails with Code.
+type JobError struct {
+	Code string
+}
+
+// Fail returns the permanent failure with the given code.
+func Fail(code string) error { return &JobError{Code: code} }
+
+func (e *JobError) Error() string { return fmt.Sprintf("%s: %s", e.Code, Message(e.Code)) }
+
+// AsJobError returns the JobError inside err, if any.
+func AsJobError(err error) (*JobError, bool) {
+	var je *JobError
+	ok := errors.As(err, &je)
+	return je, ok
+}

@@ -1,0 +1,35 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ssosetup/ssosetup"
+)
+
+// Disable2FA runs the disable_2fa stage (SPEC §3.2): an organization can have SSO or required 2FA, not
+// both. Outcome status done means require_2fa was cleared.
+func (s *Store) Disable2FA(ctx context.Context, run Run) (Outcome, error) {
+	return s.runStage(ctx, ssosetup.StageDisable2FA, run, disable2FA)
+}
+
+func disable2FA(ctx context.Context, tx pgx.Tx, j *Job) (string, string, error) {
+	if j.Flow != ssosetup.FlowSetup {
+		return ssosetup.StageSkipped, "link flow", nil
+	}
+	tag, err := tx.Exec(ctx, `UPDATE organizations SET require_2fa = false WHERE id = $1 AND require_2fa`,
+		j.OrganizationID)
+	if err != nil {
+		return "", "", err
+	}
+	if tag.RowsAffected() == 0 {
+		return ssosetup.StageSkipped, "require_2fa was not set", nil
+	}
+	err = audit(ctx, tx, j, auditOrgEdit, j.OrganizationID, nil,
+		map[string]string{"require_2fa": "to False when enabling SSO"})
+	if err != nil {
+		return "", "", err
+	}
+	return ssosetup.StageDone, "require_2fa disabled", nil
+}

@@ -1,0 +1,74 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Email is one recorded outbound e-mail.
+type Email struct {
+	ID      int64
+	To      string
+	Subject string
+	Body    string
+}
+
+// MissingLinkEmails is the request to e-mail every member of an organization who has not linked SSO yet.
+type MissingLinkEmails struct {
+	SetupID        uuid.UUID
+	OrganizationID int64
+	ActorUserID    int64
+	Provider       string
+	BaseURL        string
+}
+
+// RecordMissingLinkEmails writes one "Action Required" e-mail per member of the organization without
+// sso_linked (pending invites included), exactly once per setup and member, and returns those of the setup
+// not sent yet. storage.ErrNotFound when the actor or the organization is gone.
+func (s *Store) RecordMissingLinkEmails(ctx context.Context, req MissingLinkEmails) ([]Email, error) {
+	var out []Email
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var actorEmail, orgName, slug string
+		err := tx.QueryRow(ctx, `
+			SELECT u.email, o.name, o.slug FROM users u, organizations o WHERE u.id = $1 AND o.id = $2`,
+			req.ActorUserID, req.OrganizationID).Scan(&actorEmail, &orgName, &slug)
+		if err != nil {
+			return translate(err)
+		}
+		subject := "Action Required for " + orgName
+		body := fmt.Sprintf("%s has configured %s single sign-on for %s.\n\n"+
+			"Link your account to keep access to the organization:\n%s/auth/login/%s/\n",
+			actorEmail, req.Provider, orgName, req.BaseURL, slug)
+		_, err = tx.Exec(ctx, `
+			INSERT INTO outbound_emails (setup_id, organization_id, member_id, to_address, subject, body)
+			SELECT $1, m.organization_id, m.id, coalesce(u.email, m.email), $3, $4
+			FROM organization_members m LEFT JOIN users u ON u.id = m.user_id
+			WHERE m.organization_id = $2 AND NOT m.sso_linked AND coalesce(u.email, m.email, '') <> ''
+			ON CONFLICT (setup_id, member_id) DO NOTHING`, req.SetupID, req.OrganizationID, subject, body)
+		if err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `
+			SELECT id, to_address, subject, body FROM outbound_emails WHERE setup_id = $1 AND sent_at IS NULL
+			ORDER BY id`, req.SetupID)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Email])
+		return err
+	})
+	return out, err
+}
+
+// MarkEmailSent records the outcome of delivering an e-mail: sent, or the delivery error.
+func (s *Store) MarkEmailSent(ctx context.Context, id int64, sendErr error) error {
+	if sendErr != nil {
+		_, err := s.pool.Exec(ctx, `UPDATE outbound_emails SET error = $2 WHERE id = $1`, id, sendErr.Error())
+		return err
+	}
+	_, err := s.pool.Exec(ctx, `UPDATE outbound_emails SET sent_at = now(), error = NULL WHERE id = $1`, id)
+	return err
+}

@@ -1,0 +1,146 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ssosetup/ssosetup"
+)
+
+// ErrIdempotencyConflict means the idempotency key was used before with another request body.
+var ErrIdempotencyConflict = errors.New("idempotency key already used with another request")
+
+// NewSetup is a validated job to record.
+type NewSetup struct {
+	ID             uuid.UUID
+	Request        ssosetup.Request
+	RequestHash    string
+	IdempotencyKey string // optional
+	Queue          string
+}
+
+// CreateSetup records a new job and returns its id, or, when the idempotency key was used before with the
+// same request, the earlier job's id and created = false.
+func (s *Store) CreateSetup(ctx context.Context, n NewSetup) (id uuid.UUID, created bool, err error) {
+	request, err := json.Marshal(n.Request)
+	if err != nil {
+		return uuid.Nil, false, err
+	}
+	var key *string
+	if n.IdempotencyKey != "" {
+		key = &n.IdempotencyKey
+	}
+	r := n.Request
+	err = s.pool.QueryRow(ctx, `
+		INSERT INTO setups (id, flow, organization_id, organization_slug, user_id, idempotency_key, request,
+			request_hash, queue)
+		VALUES ($1, $2, nullif($3, 0), nullif($4, ''), $5, $6, $7, $8, $9)
+		ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
+		n.ID, r.Flow, r.OrganizationID, r.OrganizationSlug, r.UserID, key, request, n.RequestHash, n.Queue).Scan(&id)
+	if err == nil {
+		return id, true, nil
+	}
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return uuid.Nil, false, err
+	}
+	var hash string
+	err = s.pool.QueryRow(ctx, `SELECT id, request_hash FROM setups WHERE idempotency_key = $1`, key).Scan(&id, &hash)
+	if err != nil {
+		return uuid.Nil, false, translate(err)
+	}
+	if hash != n.RequestHash {
+		return uuid.Nil, false, ErrIdempotencyConflict
+	}
+	return id, false, nil
+}
+
+// SetupStatus is a job's status document (SPEC §5, GET /v1/setups/{id}).
+type SetupStatus struct {
+	SetupID        uuid.UUID     `json:"setup_id"`
+	Flow           string        `json:"flow"`
+	OrganizationID *int64        `json:"organization_id"`
+	UserID         int64         `json:"user_id"`
+	Status         string        `json:"status"`
+	Stage          string        `json:"stage"`
+	CreatedAt      time.Time     `json:"created_at"`
+	UpdatedAt      time.Time     `json:"updated_at"`
+	FinishedAt     *time.Time    `json:"finished_at"`
+	Stages         []StageRecord `json:"stages"`
+	Result         *Result       `json:"result"`
+	Error          *StatusError  `json:"error"`
+}
+
+// StageRecord is one recorded stage of a job.
+type StageRecord struct {
+	Name       string    `json:"name"`
+	Status     string    `json:"status"`
+	Attempts   int       `json:"attempts"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+	Detail     string    `json:"detail"`
+}
+
+// StatusError is a failed job's error for the web tier.
+type StatusError struct {
+	Code     string `json:"code"`
+	Message  string `json:"message"`
+	Redirect string `json:"redirect"`
+}
+
+// SetupStatus reads a job's status document; storage.ErrNotFound when there is no such job.
+func (s *Store) SetupStatus(ctx context.Context, id uuid.UUID) (SetupStatus, error) {
+	var st SetupStatus
+	var code, message *string
+	var slug string
+	var result []byte
+	err := s.pool.QueryRow(ctx, `
+		SELECT s.id, s.flow, s.organization_id, s.user_id, s.status, s.stage, s.created_at, s.updated_at,
+			s.finished_at, s.result, s.error_code, s.error_message, coalesce(o.slug, '')
+		FROM setups s LEFT JOIN organizations o ON o.id = s.organization_id WHERE s.id = $1`, id).
+		Scan(&st.SetupID, &st.Flow, &st.OrganizationID, &st.UserID, &st.Status, &st.Stage, &st.CreatedAt,
+			&st.UpdatedAt, &st.FinishedAt, &result, &code, &message, &slug)
+	if err != nil {
+		return st, translate(err)
+	}
+	if result != nil {
+		if err := json.Unmarshal(result, &st.Result); err != nil {
+			return st, err
+		}
+		if st.Result.Messages == nil {
+			st.Result.Messages = []string{}
+		}
+	}
+	if code != nil {
+		st.Error = &StatusError{Code: *code, Message: deref(message), Redirect: ssosetup.FailureRedirect(st.Flow, slug)}
+	}
+	rows, err := s.pool.Query(ctx, `
+		SELECT stage, status, attempts, started_at, finished_at, detail FROM setup_stages WHERE setup_id = $1`, id)
+	if err != nil {
+		return st, err
+	}
+	recs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[StageRecord])
+	if err != nil {
+		return st, err
+	}
+	st.Stages = make([]StageRecord, 0, len(recs))
+	for _, name := range ssosetup.Stages { // chain order
+		for _, r := range recs {
+			if r.Name == name {
+				st.Stages = append(st.Stages, r)
+			}
+		}
+	}
+	return st, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,129 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/ssosetup/ssosetup"
+	"github.com/ssosetup/ssosetup/storage"
+)
+
+// ErrJobFinished means the job already failed: a late task of it has nothing to do and must not enqueue more.
+var ErrJobFinished = errors.New("job already finished")
+
+// Run describes one run of a stage, from the task that carries it.
+type Run struct {
+	SetupID   uuid.UUID
+	Attempt   int // 1 for the first delivery
+	StartedAt time.Time
+}
+
+// Outcome is what a stage run did; the worker logs it and decides what to enqueue.
+type Outcome struct {
+	Status       string // ssosetup.StageDone, StageSkipped or StageFailed
+	Detail       string
+	NextRecorded bool // the next stage already ran: do not enqueue it again
+	Job          Job
+}
+
+// stageFunc does a stage's work inside the job's transaction. It may change j's fact fields. It returns a
+// *ssosetup.JobError for a permanent failure, and must do so before it writes anything: the runner then
+// records the failure in the same transaction, so writes made before the failure would commit with it.
+type stageFunc func(ctx context.Context, tx pgx.Tx, j *Job) (status, detail string, err error)
+
+// runStage is the exactly-once frame of every stage: lock the job; if this stage is already recorded return
+// storage.ErrStageDone; otherwise do the work and record the stage and the job's new facts in the same
+// transaction. A permanent failure records the failed stage and fails the job, and is returned.
+func (s *Store) runStage(ctx context.Context, stage string, run Run, fn stageFunc) (Outcome, error) {
+	var out Outcome
+	var jobErr error
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		st, err := lockJob(ctx, tx, run.SetupID, stage)
+		if err != nil {
+			return err
+		}
+		out.Job, out.NextRecorded = st.Job, st.nextRecorded
+		switch {
+		case st.stageRecorded:
+			return storage.ErrStageDone
+		case st.Status == ssosetup.StatusFailed:
+			return ErrJobFinished
+		}
+		j := st.Job
+		status, detail, err := fn(ctx, tx, &j)
+		if je, ok := ssosetup.AsJobError(err); ok {
+			out.Status, out.Detail, out.Job = ssosetup.StageFailed, je.Code, j
+			jobErr = err
+			return recordFailure(ctx, tx, stage, run, &j, je.Code)
+		}
+		if err != nil {
+			return err
+		}
+		out.Status, out.Detail, out.Job = status, detail, j
+		return recordStage(ctx, tx, stage, run, &j, status, detail)
+	})
+	if err != nil {
+		return out, err
+	}
+	return out, jobErr
+}
+
+// recordStage writes the stage record and the job's facts in one round trip.
+func recordStage(ctx context.Context, tx pgx.Tx, stage string, run Run, j *Job, status, detail string) error {
+	messages, err := json.Marshal(j.Messages)
+	if err != nil {
+		return err
+	}
+	jobStatus, nextStage := ssosetup.StatusRunning, ssosetup.NextStage(stage)
+	var result []byte
+	if j.Result != nil {
+		jobStatus, nextStage = ssosetup.StatusSucceeded, stage
+		if result, err = json.Marshal(j.Result); err != nil {
+			return err
+		}
+	}
+	_, err = tx.Exec(ctx, `
+		WITH rec AS (
+			INSERT INTO setup_stages (setup_id, stage, status, attempts, detail, started_at)
+			VALUES ($1, $2, $3, $4, $5, $6)
+		)
+		UPDATE setups SET stage = $7, status = $8, result = $9,
+			finished_at = CASE WHEN $8 = 'succeeded' THEN now() END,
+			organization_id = nullif($10, 0), auth_provider_id = nullif($11, 0), identity_id = nullif($12, 0),
+			member_id = nullif($13, 0), invite_member_id = nullif($14, 0), was_member = $15, messages = $16,
+			updated_at = now()
+		WHERE id = $1`,
+		run.SetupID, stage, status, run.Attempt, detail, run.StartedAt,
+		nextStage, jobStatus, result,
+		j.OrganizationID, j.AuthProviderID, j.IdentityID, j.MemberID, j.InviteMemberID, j.WasMember, messages)
+	return err
+}
+
+// recordFailure fails the job with code; of the facts only the organization is kept, for the redirect.
+func recordFailure(ctx context.Context, tx pgx.Tx, stage string, run Run, j *Job, code string) error {
+	_, err := tx.Exec(ctx, `
+		WITH rec AS (
+			INSERT INTO setup_stages (setup_id, stage, status, attempts, detail, started_at)
+			VALUES ($1, $2, 'failed', $3, $4, $5)
+		)
+		UPDATE setups SET stage = $2, status = 'failed', error_code = $4, error_message = $6,
+			organization_id = coalesce(nullif($7, 0), organization_id), finished_at = now(), updated_at = now()
+		WHERE id = $1`,
+		run.SetupID, stage, run.Attempt, code, run.StartedAt, ssosetup.Message(code), j.OrganizationID)
+	return err
+}
+
+// FailJob fails an unfinished job with code outside any stage (retries exhausted, a task that cannot be
+// run). It reports whether the job was changed.
+func (s *Store) FailJob(ctx context.Context, id uuid.UUID, code string) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE setups SET status = 'failed', error_code = $2, error_message = $3, finished_at = now(),
+			updated_at = now()
+		WHERE id = $1 AND status IN ('queued', 'running')`, id, code, ssosetup.Message(code))
+	return tag.RowsAffected() == 1, err
+}

@@ -1,0 +1,112 @@
+// Package tasks is the contract between whoever enqueues work and the worker: task type names, payloads and
+// constructors that set the queue, id, retry, timeout and retention. Payloads carry ids only — never provider
+// configs or identity data, because Redis and the dashboard show payloads to operators (SPEC §4).
+package tasks
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+
+	"github.com/ssosetup/ssosetup"
+)
+
+// Task types: one per stage, and the side tasks.
+const (
+	TypePrefix            = "sso:"
+	TypeEmailMissingLinks = "sso:email_missing_links"
+)
+
+// Queues. Their names say what they hold, for an operator looking at the dashboard.
+const (
+	QueueSetups = "sso_setups"       // interactive jobs submitted by the web tier
+	QueueBulk   = "sso_setups_bulk"  // bulk jobs (load tests, imports); lower priority
+	QueueSide   = "sso_side_effects" // e-mails sent after a setup
+)
+
+// QueuePriorities are the weights the worker gives each queue.
+var QueuePriorities = map[string]int{QueueSetups: 6, QueueSide: 3, QueueBulk: 2}
+
+const (
+	// MaxRetry with RetryDelay's cap of a minute rides out about half an hour of a dependency being down
+	// before a job fails with internal_error; the reconciler resumes jobs after longer outages.
+	MaxRetry = 40
+	// Timeout bounds one stage run; a stage is a few Postgres round trips.
+	Timeout = 30 * time.Second
+	// Retention keeps a finished task's id taken for a while, so that a redelivered stage's re-enqueue of the
+	// next stage is recognised as a duplicate instead of running that stage again.
+	Retention = 10 * time.Minute
+)
+
+// StageType is the task type of a stage ("sso:start").
+func StageType(stage string) string { return TypePrefix + stage }
+
+// StagePayload is the payload of every stage task.
+type StagePayload struct {
+	SetupID uuid.UUID `json:"setup_id"`
+}
+
+// TaskID is the deterministic id of a job's task, so that enqueueing it twice is detected by Asynq.
+func TaskID(setupID uuid.UUID, name string) string { return setupID.String() + ":" + name }
+
+// NewStage returns the task that runs stage for a job, on queue.
+func NewStage(stage string, setupID uuid.UUID, queue string) *asynq.Task {
+	payload, _ := json.Marshal(StagePayload{SetupID: setupID}) // cannot fail
+	return asynq.NewTask(StageType(stage), payload,
+		asynq.TaskID(TaskID(setupID, stage)), asynq.Queue(queue), asynq.MaxRetry(MaxRetry),
+		asynq.Timeout(Timeout), asynq.Retention(Retention))
+}
+
+// ParseStage decodes a stage payload; an error means the payload is malformed and retrying cannot help.
+func ParseStage(t *asynq.Task) (uuid.UUID, error) {
+	var p StagePayload
+	if err := strictJSON(t.Payload(), &p); err != nil {
+		return uuid.Nil, fmt.Errorf("task %s: %w", t.Type(), err)
+	}
+	if p.SetupID == uuid.Nil {
+		return uuid.Nil, fmt.Errorf("task %s: setup_id is missing", t.Type())
+	}
+	return p.SetupID, nil
+}
+
+// EmailMissingLinksPayload asks for the "link your account" e-mails after a setup (SPEC §3.8).
+type EmailMissingLinksPayload struct {
+	OrganizationID int64     `json:"organization_id"`
+	ActorUserID    int64     `json:"actor_user_id"`
+	Provider       string    `json:"provider"`
+	SetupID        uuid.UUID `json:"setup_id"`
+}
+
+// NewEmailMissingLinks returns the e-mail task of a setup.
+func NewEmailMissingLinks(p EmailMissingLinksPayload) *asynq.Task {
+	payload, _ := json.Marshal(p)
+	return asynq.NewTask(TypeEmailMissingLinks, payload,
+		asynq.TaskID(TaskID(p.SetupID, "email_missing_links")), asynq.Queue(QueueSide),
+		asynq.MaxRetry(MaxRetry), asynq.Timeout(2*time.Minute), asynq.Retention(Retention))
+}
+
+// ParseEmailMissingLinks decodes the e-mail task's payload.
+func ParseEmailMissingLinks(t *asynq.Task) (EmailMissingLinksPayload, error) {
+	var p EmailMissingLinksPayload
+	if err := strictJSON(t.Payload(), &p); err != nil {
+		return p, fmt.Errorf("task %s: %w", t.Type(), err)
+	}
+	if p.SetupID == uuid.Nil || p.OrganizationID <= 0 || p.ActorUserID <= 0 {
+		return p, fmt.Errorf("task %s: setup_id, organization_id and actor_user_id are required", t.Type())
+	}
+	return p, nil
+}
+
+// IsStageType reports whether a task type is one of the chain's stages, returning the stage.
+func IsStageType(typ string) (string, bool) {
+	if len(typ) <= len(TypePrefix) || typ[:len(TypePrefix)] != TypePrefix {
+		return "", false
+	}
+	stage := typ[len(TypePrefix):]
+	return stage, ssosetup.IsStage(stage)
+}
+
+func strictJSON(data []byte, v any) error { return ssosetup.DecodeStrict(data, v) }

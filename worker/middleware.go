@@ -1,0 +1,55 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/ssosetup/ssosetup"
+	"github.com/ssosetup/ssosetup/tasks"
+)
+
+// logTasks logs every task run at debug level with its duration; errors are logged once, by handleError.
+func (w *Worker) logTasks(next asynq.Handler) asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		began := time.Now()
+		err := next.ProcessTask(ctx, t)
+		id, _ := asynq.GetTaskID(ctx)
+		retried, _ := asynq.GetRetryCount(ctx)
+		w.log.DebugContext(ctx, "task processed", "task_id", id, "type", t.Type(), "attempt", retried+1,
+			"duration_ms", time.Since(began).Milliseconds(), "ok", err == nil)
+		return err
+	})
+}
+
+// handleError logs a failed task once, and fails the job with internal_error when a stage's retries are
+// exhausted, so that the web tier sees an outcome instead of a job stuck in "running".
+func (w *Worker) handleError(ctx context.Context, t *asynq.Task, err error) {
+	id, _ := asynq.GetTaskID(ctx)
+	retried, _ := asynq.GetRetryCount(ctx)
+	maxRetry, _ := asynq.GetMaxRetry(ctx)
+	final := errors.Is(err, asynq.SkipRetry) || retried >= maxRetry
+	attrs := []any{"task_id", id, "type", t.Type(), "attempt", retried + 1, "error", err.Error()}
+	if _, isJobErr := ssosetup.AsJobError(err); isJobErr {
+		return // the job failed with its code; handled and logged by the stage
+	}
+	if !final {
+		w.log.WarnContext(ctx, "task failed; will retry", attrs...)
+		return
+	}
+	w.log.ErrorContext(ctx, "task failed for good; archived", attrs...)
+	if _, isStage := tasks.IsStageType(t.Type()); !isStage || errors.Is(err, asynq.SkipRetry) {
+		return
+	}
+	setupID, perr := tasks.ParseStage(t)
+	if perr != nil {
+		return
+	}
+	failCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, ferr := w.store.FailJob(failCtx, setupID, ssosetup.CodeInternal); ferr != nil {
+		w.log.ErrorContext(ctx, "could not mark setup failed", "setup_id", setupID, "error", ferr.Error())
+	}
+}

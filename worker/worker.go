@@ -1,0 +1,111 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"runtime"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/ssosetup/ssosetup/storage/clickhouse"
+	"github.com/ssosetup/ssosetup/storage/postgres"
+	"github.com/ssosetup/ssosetup/tasks"
+)
+
+// Config configures a Worker. Zero values take the defaults documented on each field.
+type Config struct {
+	Redis        asynq.RedisConnOpt
+	Store        *postgres.Store
+	Events       *clickhouse.Events
+	Logger       *slog.Logger
+	Concurrency  int           // tasks at once; default 4 × CPUs (stages mostly wait on Postgres)
+	PollInterval time.Duration // idle wait before looking for a task again; default 20 ms
+	BaseURL      string        // base of links in e-mails
+	Mailer       Mailer        // nil: e-mails are only recorded
+	// ShutdownTimeout is how long in-flight tasks may run on shutdown before they are requeued; default 10 s.
+	ShutdownTimeout time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Concurrency == 0 {
+		c.Concurrency = 4 * runtime.NumCPU()
+	}
+	if c.PollInterval == 0 {
+		c.PollInterval = 20 * time.Millisecond
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Worker is the Asynq server with the product's handlers.
+type Worker struct {
+	cfg     Config
+	log     *slog.Logger
+	store   *postgres.Store
+	events  *clickhouse.Events
+	client  *asynq.Client
+	server  *asynq.Server
+	signals *signalForwarder
+}
+
+// New builds a worker; Run starts it.
+func New(cfg Config) *Worker {
+	cfg.setDefaults()
+	w := &Worker{cfg: cfg, log: cfg.Logger, store: cfg.Store, events: cfg.Events, client: asynq.NewClient(cfg.Redis)}
+	w.signals = newSignalForwarder(cfg.Store, cfg.Logger)
+	w.server = asynq.NewServer(cfg.Redis, asynq.Config{
+		Concurrency:       cfg.Concurrency,
+		Queues:            tasks.QueuePriorities,
+		TaskCheckInterval: cfg.PollInterval,
+		RetryDelayFunc:    retryDelay,
+		ErrorHandler:      asynq.ErrorHandlerFunc(w.handleError),
+		Logger:            newAsynqLogger(cfg.Logger),
+		LogLevel:          asynq.WarnLevel,
+		ShutdownTimeout:   cfg.ShutdownTimeout,
+	})
+	return w
+}
+
+// Run serves tasks until ctx is done, then shuts down gracefully: it stops taking tasks, lets in-flight
+// ones finish for up to ShutdownTimeout and requeues the rest.
+func (w *Worker) Run(ctx context.Context) error {
+	defer w.client.Close()
+	if err := w.server.Start(w.mux()); err != nil {
+		return err
+	}
+	w.log.InfoContext(ctx, "worker started", "concurrency", w.cfg.Concurrency, "poll_interval", w.cfg.PollInterval.String())
+	forwarderDone := make(chan struct{})
+	go func() {
+		defer close(forwarderDone)
+		w.signals.run(ctx)
+	}()
+	<-ctx.Done()
+	w.log.Info("worker stopping: finishing in-flight tasks", "timeout", w.cfg.ShutdownTimeout.String())
+	w.server.Shutdown()
+	<-forwarderDone
+	w.log.Info("worker stopped")
+	return nil
+}
+
+// retryDelay backs off exponentially from half a second to a minute, with jitter so that jobs that failed
+// together (a database restart) do not all retry at the same instant.
+func retryDelay(n int, _ error, _ *asynq.Task) time.Duration {
+	d := 500 * time.Millisecond << min(n, 7)
+	d = min(d, time.Minute)
+	return d/2 + rand.N(d/2+1)
+}
+
+// permanent marks err as not worth retrying: Asynq archives the task.
+func permanent(err error) error {
+	if errors.Is(err, asynq.SkipRetry) {
+		return err
+	}
+	return errors.Join(err, asynq.SkipRetry)
+}
