@@ -9,7 +9,7 @@ help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 run: services build ## start Redis, Postgres and ClickHouse (installing them if needed), then the product
-	$(BIN) migrate
+	$(BIN) run $(if $(SSOSETUP_API_TOKEN),,--insecure-dev)
 
 test: services tools lint ## start the services, then run every test with the race detector
 	$(GO) test -race -count=1 -timeout 30m ./...

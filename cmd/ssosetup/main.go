@@ -15,7 +15,11 @@ import (
 const usage = `usage: ssosetup <command> [flags]
 
 commands:
-  migrate   apply the Postgres and ClickHouse schemas (idempotent)
+  migrate                 apply the Postgres and ClickHouse schemas (idempotent)
+  worker                  run the stage handlers, side tasks and signal forwarder
+  serve [--insecure-dev]  run the HTTP API, the dashboard and /metrics
+  run [--insecure-dev]    migrate, then worker and serve in one process
+  healthcheck             exit 0 when the local API answers /healthz (for container probes)
 `
 
 // errUsage makes main print the usage and exit 2.
@@ -47,6 +51,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	switch args[0] {
 	case "migrate":
 		return migrate(ctx, cfg, log)
+	case "worker":
+		return runWorker(ctx, cfg, log)
+	case "serve":
+		return serve(ctx, cfg, log, args[1:])
+	case "run":
+		return runAll(ctx, cfg, log, args[1:])
+	case "healthcheck":
+		return healthcheck(ctx, cfg)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

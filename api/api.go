@@ -1,0 +1,125 @@
+// Package api is the HTTP API of SPEC §5: a thin layer over the enqueue package and the store, plus the
+// probes, the metrics endpoint and the dashboard mount.
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/ssosetup/ssosetup/enqueue"
+	"github.com/ssosetup/ssosetup/storage/postgres"
+)
+
+// MaxBodyBytes is the largest request body accepted (SPEC §4); larger ones get 413.
+const MaxBodyBytes = 256 << 10
+
+// Check is a readiness check of one dependency.
+type Check struct {
+	Name string
+	Ping func(ctx context.Context) error
+}
+
+// Config configures the API.
+type Config struct {
+	Submitter *enqueue.Submitter
+	Store     *postgres.Store
+	Logger    *slog.Logger
+	// Token is the bearer token of /v1; empty means no authentication (serve --insecure-dev only).
+	Token     string
+	Readiness []Check
+	Metrics   http.Handler // served at /metrics when set
+	Dashboard http.Handler // served at /monitoring/ when set, behind basic auth
+	// DashboardUser and DashboardPassword guard the dashboard.
+	DashboardUser, DashboardPassword string
+}
+
+// Handler returns the API's routes.
+func Handler(cfg Config) http.Handler {
+	s := &server{cfg: cfg, log: cfg.Logger}
+	mux := http.NewServeMux()
+	mux.Handle("POST /v1/setups", s.bearer(http.HandlerFunc(s.createSetup)))
+	mux.Handle("POST /v1/setups/batch", s.bearer(http.HandlerFunc(s.createBatch)))
+	mux.Handle("GET /v1/setups/{id}", s.bearer(http.HandlerFunc(s.getSetup)))
+	mux.Handle("/v1/", s.bearer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path, nil)
+	})))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics)
+	}
+	if cfg.Dashboard != nil {
+		mux.Handle("/monitoring/", s.basicAuth(cfg.Dashboard))
+	}
+	return mux
+}
+
+type server struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// bearer requires "Authorization: Bearer <token>", compared in constant time.
+func (s *server) bearer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Token != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(s.cfg.Token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="ssosetup"`)
+				writeError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required", nil)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// basicAuth guards the dashboard; both names are compared in constant time.
+func (s *server) basicAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		user, pass, ok := r.BasicAuth()
+		userOK := subtle.ConstantTimeCompare([]byte(user), []byte(s.cfg.DashboardUser)) == 1
+		passOK := subtle.ConstantTimeCompare([]byte(pass), []byte(s.cfg.DashboardPassword)) == 1
+		if !ok || !userOK || !passOK {
+			w.Header().Set("WWW-Authenticate", `Basic realm="ssosetup dashboard"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "dashboard credentials required", nil)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	down := map[string]string{}
+	for _, c := range s.cfg.Readiness {
+		if err := c.Ping(r.Context()); err != nil {
+			down[c.Name] = err.Error()
+		}
+	}
+	if len(down) > 0 {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "unreachable": down})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// writeError writes the error document of SPEC §5.
+func writeError(w http.ResponseWriter, status int, code, message string, fields map[string]string) {
+	body := map[string]any{"code": code, "message": message}
+	if len(fields) > 0 {
+		body["fields"] = fields
+	}
+	writeJSON(w, status, map[string]any{"error": body})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

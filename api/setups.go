@@ -1,0 +1,149 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/google/uuid"
+
+	"github.com/ssosetup/ssosetup"
+	"github.com/ssosetup/ssosetup/enqueue"
+	"github.com/ssosetup/ssosetup/storage"
+)
+
+// MaxBatch is the most jobs one batch request may hold.
+const MaxBatch = 1000
+
+type created struct {
+	SetupID   uuid.UUID `json:"setup_id"`
+	Status    string    `json:"status"`
+	StatusURL string    `json:"status_url"`
+}
+
+func createdBody(id uuid.UUID) created {
+	return created{SetupID: id, Status: ssosetup.StatusQueued, StatusURL: "/v1/setups/" + id.String()}
+}
+
+func (s *server) createSetup(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r, MaxBodyBytes)
+	if !ok {
+		return
+	}
+	req, err := ssosetup.DecodeRequest(body)
+	if err != nil {
+		writeRequestError(w, err)
+		return
+	}
+	id, isNew, err := s.cfg.Submitter.Submit(r.Context(), req, enqueue.Options{IdempotencyKey: r.Header.Get("Idempotency-Key")})
+	switch {
+	case errors.Is(err, enqueue.ErrIdempotencyConflict):
+		writeError(w, http.StatusConflict, "conflict", "this Idempotency-Key was used with another request body", nil)
+		return
+	case err != nil && id == uuid.Nil:
+		writeRequestError(w, err)
+		return
+	case err != nil:
+		// Recorded but not yet queued: the reconciler will enqueue it; the job exists.
+		s.log.WarnContext(r.Context(), "setup recorded but not enqueued; the reconciler will enqueue it",
+			"setup_id", id, "error", err.Error())
+	}
+	status := http.StatusAccepted
+	if !isNew {
+		status = http.StatusOK
+	}
+	writeJSON(w, status, createdBody(id))
+}
+
+type batchItem struct {
+	SetupID *uuid.UUID     `json:"setup_id,omitempty"`
+	Error   map[string]any `json:"error,omitempty"`
+}
+
+func (s *server) createBatch(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r, MaxBatch*MaxBodyBytes/16)
+	if !ok {
+		return
+	}
+	var batch struct {
+		Setups []jsonRaw `json:"setups"`
+	}
+	if err := ssosetup.DecodeStrict(body, &batch); err != nil {
+		writeRequestError(w, err)
+		return
+	}
+	if len(batch.Setups) == 0 || len(batch.Setups) > MaxBatch {
+		writeError(w, http.StatusBadRequest, "invalid_request", "setups must hold 1 to 1000 requests",
+			map[string]string{"setups": "must hold 1 to 1000 requests"})
+		return
+	}
+	results := make([]batchItem, len(batch.Setups))
+	for i, raw := range batch.Setups {
+		req, err := ssosetup.DecodeRequest(raw)
+		if err == nil {
+			var id uuid.UUID
+			id, _, err = s.cfg.Submitter.Submit(r.Context(), req, enqueue.Options{})
+			if id != uuid.Nil {
+				results[i] = batchItem{SetupID: &id}
+				continue
+			}
+		}
+		results[i] = batchItem{Error: itemError(err)}
+	}
+	writeJSON(w, http.StatusAccepted, map[string]any{"results": results})
+}
+
+func (s *server) getSetup(w http.ResponseWriter, r *http.Request) {
+	id, err := uuid.Parse(r.PathValue("id"))
+	if err != nil {
+		writeError(w, http.StatusNotFound, "not_found", "no setup with this id", nil)
+		return
+	}
+	st, err := s.cfg.Store.SetupStatus(r.Context(), id)
+	if errors.Is(err, storage.ErrNotFound) {
+		writeError(w, http.StatusNotFound, "not_found", "no setup with this id", nil)
+		return
+	}
+	if err != nil {
+		s.log.ErrorContext(r.Context(), "read setup status", "setup_id", id, "error", err.Error())
+		writeError(w, http.StatusServiceUnavailable, "unavailable", "the status could not be read; try again", nil)
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+// readBody reads at most limit bytes; a larger body gets 413.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		writeError(w, http.StatusRequestEntityTooLarge, "payload_too_large", "the request body is larger than allowed", nil)
+		return nil, false
+	}
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "invalid_request", "the request body could not be read", nil)
+		return nil, false
+	}
+	return body, true
+}
+
+func writeRequestError(w http.ResponseWriter, err error) {
+	var fe ssosetup.FieldErrors
+	if errors.As(err, &fe) {
+		writeError(w, http.StatusBadRequest, "invalid_request", "the request is invalid; see fields", fe)
+		return
+	}
+	writeError(w, http.StatusServiceUnavailable, "unavailable", "the setup could not be recorded; try again", nil)
+}
+
+func itemError(err error) map[string]any {
+	var fe ssosetup.FieldErrors
+	if errors.As(err, &fe) {
+		return map[string]any{"code": "invalid_request", "message": "the request is invalid; see fields", "fields": fe}
+	}
+	return map[string]any{"code": "unavailable", "message": "the setup could not be recorded; try again"}
+}
+
+// jsonRaw keeps each batch item's bytes for strict decoding on its own.
+type jsonRaw = json.RawMessage

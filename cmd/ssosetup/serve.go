@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/ssosetup/ssosetup/api"
+	"github.com/ssosetup/ssosetup/enqueue"
+	"github.com/ssosetup/ssosetup/storage/clickhouse"
+	"github.com/ssosetup/ssosetup/storage/postgres"
+	"github.com/ssosetup/ssosetup/worker"
+)
+
+// serveFlags are the flags of serve and run.
+type serveFlags struct {
+	insecureDev bool
+}
+
+func parseServeFlags(name string, args []string) (serveFlags, error) {
+	var f serveFlags
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.BoolVar(&f.insecureDev, "insecure-dev", false, "serve the API without a token (local development only)")
+	if err := fs.Parse(args); err != nil {
+		return f, errUsage
+	}
+	return f, nil
+}
+
+// checkToken refuses to serve an open API unless asked to, and then says so loudly.
+func checkToken(cfg config, f serveFlags, log *slog.Logger) error {
+	if cfg.APIToken != "" {
+		return nil
+	}
+	if !f.insecureDev {
+		return errors.New("SSOSETUP_API_TOKEN is not set: set it, or pass --insecure-dev to serve the API without authentication")
+	}
+	log.Warn("INSECURE: the API accepts requests without a token (--insecure-dev); never run this in production")
+	return nil
+}
+
+// serveHTTP runs the API until ctx is done, then drains it.
+func serveHTTP(ctx context.Context, cfg config, d *deps, log *slog.Logger, token string) error {
+	client := asynq.NewClient(d.redis)
+	defer client.Close()
+	store := postgres.NewStore(d.pool)
+	handler := api.Handler(api.Config{
+		Submitter: enqueue.New(store, client),
+		Store:     store,
+		Logger:    log,
+		Token:     token,
+		Readiness: []api.Check{
+			{Name: "postgres", Ping: d.pool.Ping},
+			{Name: "redis", Ping: func(ctx context.Context) error { return d.rdb.Ping(ctx).Err() }},
+			{Name: "clickhouse", Ping: d.ch.Ping},
+		},
+		Metrics: promhttp.Handler(),
+	})
+	srv := &http.Server{Addr: cfg.Listen, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	log.InfoContext(ctx, "api listening", "addr", cfg.Listen)
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutCtx)
+}
+
+func serve(ctx context.Context, cfg config, log *slog.Logger, args []string) error {
+	f, err := parseServeFlags("serve", args)
+	if err != nil {
+		return err
+	}
+	if err := checkToken(cfg, f, log); err != nil {
+		return err
+	}
+	d, err := openDeps(ctx, cfg, log, 0)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	return serveHTTP(ctx, cfg, d, log, cfg.APIToken)
+}
+
+// newWorker builds the worker from the opened clients.
+func newWorker(cfg config, d *deps, log *slog.Logger) (*worker.Worker, error) {
+	var mailer worker.Mailer
+	if cfg.SMTPURL != "" {
+		m, err := worker.NewSMTPMailer(cfg.SMTPURL, cfg.SMTPFrom)
+		if err != nil {
+			return nil, settingError("SMTP_URL", cfg.SMTPURL, err)
+		}
+		mailer = m
+	}
+	return worker.New(worker.Config{
+		Redis: d.redis, Store: postgres.NewStore(d.pool), Events: clickhouse.NewEvents(d.ch), Logger: log,
+		Concurrency: cfg.Concurrency, PollInterval: cfg.PollInterval, BaseURL: cfg.BaseURL, Mailer: mailer,
+	}), nil
+}
