@@ -23,7 +23,7 @@ import (
 // harness is one test's private world: a Postgres schema, a ClickHouse database, a Redis database, a worker
 // on them (started only by start) and a submitter.
 type harness struct {
-	t         *testing.T
+	t         testing.TB
 	ctx       context.Context
 	pool      *pgxpool.Pool
 	store     *postgres.Store
@@ -37,7 +37,7 @@ type harness struct {
 	mailer    *recordingMailer
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	h := &harness{t: t, ctx: context.Background(), mailer: &recordingMailer{}}
 	h.pool = storagetest.Postgres(t)
@@ -57,13 +57,31 @@ func newHarness(t *testing.T) *harness {
 	t.Cleanup(func() { h.client.Close() })
 	h.inspector = asynq.NewInspector(h.redis)
 	t.Cleanup(func() { h.inspector.Close() })
-	h.worker = New(Config{
-		Redis: h.redis, Store: h.store, Events: h.events, Logger: storagetest.Logger(t), Concurrency: 8,
-		PollInterval: 10 * time.Millisecond, BaseURL: "https://sso.example", Mailer: h.mailer,
-		ShutdownTimeout: 2 * time.Second,
-	})
+	h.worker = New(h.workerConfig(10 * time.Millisecond))
 	h.submitter = enqueue.New(h.store, h.client)
 	return h
+}
+
+// workerConfig is the tests' worker configuration with the given poll interval.
+func (h *harness) workerConfig(poll time.Duration) Config {
+	return Config{
+		Redis: h.redis, Store: h.store, Events: h.events, Logger: storagetest.Logger(h.t), Concurrency: 8,
+		PollInterval: poll, BaseURL: "https://sso.example", Mailer: h.mailer, ShutdownTimeout: 2 * time.Second,
+	}
+}
+
+// runBatcher runs only the event batcher, for tests that deliver tasks by hand, until the test ends.
+func (h *harness) runBatcher() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.worker.batcher.run(ctx)
+	}()
+	h.t.Cleanup(func() {
+		cancel()
+		<-done
+	})
 }
 
 // start runs the worker until the test ends.

@@ -11,8 +11,8 @@ import (
 )
 
 // saveEvent runs the save_event stage (SPEC §3.6) in three steps, none holding a transaction across
-// another service: upsert the release and environment (idempotent), write the event to ClickHouse
-// (idempotent through its deterministic id and the table's sort key), then record the stage. A crash between
+// another service: upsert the release and environment (idempotent), write the event to ClickHouse through
+// the batcher (idempotent through its deterministic id and the table's sort key), then record the stage. A crash between
 // steps repeats the earlier ones harmlessly.
 func (w *Worker) saveEvent(ctx context.Context, run postgres.Run) (postgres.Outcome, error) {
 	out, recorded, err := w.store.LoadJob(ctx, run.SetupID, ssosetup.StageSaveEvent)
@@ -28,7 +28,7 @@ func (w *Worker) saveEvent(ctx context.Context, run postgres.Run) (postgres.Outc
 	if err := w.store.UpsertReleaseEnvironment(ctx, out.Job.OrganizationID, ev.Release, ev.Environment, ev.Timestamp); err != nil {
 		return out, fmt.Errorf("save release and environment: %w", err)
 	}
-	if err := w.events.Insert(ctx, []eventstream.Event{ev}); err != nil {
+	if err := w.batcher.Save(ctx, ev); err != nil {
 		return out, fmt.Errorf("save event: %w", err)
 	}
 	return w.store.RecordEventSaved(ctx, run, "event "+ev.EventID.String())

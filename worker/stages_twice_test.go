@@ -24,6 +24,7 @@ func TestEveryStageRunsTwice(t *testing.T) {
 	req.Event = []byte(`{"release": "web@1.0", "environment": "production", "level": "info"}`)
 	id := h.submit(req)
 	mux := h.worker.mux()
+	h.runBatcher()
 	state := append(domainTables, "setups", "setup_stages")
 
 	for _, stage := range ssosetup.Stages {

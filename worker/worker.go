@@ -22,9 +22,14 @@ type Config struct {
 	Events       *clickhouse.Events
 	Logger       *slog.Logger
 	Concurrency  int           // tasks at once; default 4 × CPUs (stages mostly wait on Postgres)
-	PollInterval time.Duration // idle wait before looking for a task again; default 20 ms
+	PollInterval time.Duration // idle wait before looking for a task again; default 10 ms
 	BaseURL      string        // base of links in e-mails
 	Mailer       Mailer        // nil: e-mails are only recorded
+	// EventBatchSize is the most events one ClickHouse INSERT carries; default 1000.
+	EventBatchSize int
+	// EventBatchDelay is how long an event waits for others before its INSERT when the system is idle;
+	// default 5 ms.
+	EventBatchDelay time.Duration
 	// ShutdownTimeout is how long in-flight tasks may run on shutdown before they are requeued; default 10 s.
 	ShutdownTimeout time.Duration
 }
@@ -34,7 +39,13 @@ func (c *Config) setDefaults() {
 		c.Concurrency = 4 * runtime.NumCPU()
 	}
 	if c.PollInterval == 0 {
-		c.PollInterval = 20 * time.Millisecond
+		c.PollInterval = 10 * time.Millisecond
+	}
+	if c.EventBatchSize == 0 {
+		c.EventBatchSize = 1000
+	}
+	if c.EventBatchDelay == 0 {
+		c.EventBatchDelay = 5 * time.Millisecond
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 10 * time.Second
@@ -49,17 +60,18 @@ type Worker struct {
 	cfg     Config
 	log     *slog.Logger
 	store   *postgres.Store
-	events  *clickhouse.Events
 	client  *asynq.Client
 	server  *asynq.Server
 	signals *signalForwarder
+	batcher *eventBatcher
 }
 
 // New builds a worker; Run starts it.
 func New(cfg Config) *Worker {
 	cfg.setDefaults()
-	w := &Worker{cfg: cfg, log: cfg.Logger, store: cfg.Store, events: cfg.Events, client: asynq.NewClient(cfg.Redis)}
+	w := &Worker{cfg: cfg, log: cfg.Logger, store: cfg.Store, client: asynq.NewClient(cfg.Redis)}
 	w.signals = newSignalForwarder(cfg.Store, cfg.Logger)
+	w.batcher = newEventBatcher(cfg.Events, cfg.EventBatchSize, cfg.EventBatchDelay, nil)
 	w.server = asynq.NewServer(cfg.Redis, asynq.Config{
 		Concurrency:       cfg.Concurrency,
 		Queues:            tasks.QueuePriorities,
@@ -86,9 +98,18 @@ func (w *Worker) Run(ctx context.Context) error {
 		defer close(forwarderDone)
 		w.signals.run(ctx)
 	}()
+	// The batcher outlives the server: handlers finishing during shutdown still need their INSERT.
+	batcherCtx, stopBatcher := context.WithCancel(context.WithoutCancel(ctx))
+	batcherDone := make(chan struct{})
+	go func() {
+		defer close(batcherDone)
+		w.batcher.run(batcherCtx)
+	}()
 	<-ctx.Done()
 	w.log.Info("worker stopping: finishing in-flight tasks", "timeout", w.cfg.ShutdownTimeout.String())
 	w.server.Shutdown()
+	stopBatcher()
+	<-batcherDone
 	<-forwarderDone
 	w.log.Info("worker stopped")
 	return nil

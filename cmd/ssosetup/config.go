@@ -54,7 +54,7 @@ func loadConfig() (config, error) {
 	if c.Concurrency, err = envInt("WORKER_CONCURRENCY", 4*runtime.NumCPU()); err != nil {
 		return c, err
 	}
-	if c.PollInterval, err = envDuration("WORKER_POLL_INTERVAL", 20*time.Millisecond); err != nil {
+	if c.PollInterval, err = envDuration("WORKER_POLL_INTERVAL", 10*time.Millisecond); err != nil {
 		return c, err
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(env("LOG_LEVEL", "info"))); err != nil {
