@@ -27,7 +27,7 @@ func decodeStrict(data []byte, v any) error {
 		return decodeError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return FieldErrors{"": "unexpected data after the JSON object"}
+		return FieldErrors{"(body)": "unexpected data after the JSON object"}
 	}
 	return nil
 }
