@@ -36,6 +36,7 @@ func (w *Worker) handleError(ctx context.Context, t *asynq.Task, err error) {
 		return // the job failed with its code; handled and logged by the stage
 	}
 	if !final {
+		w.metrics.TaskRetries.WithLabelValues(t.Type()).Inc()
 		w.log.WarnContext(ctx, "task failed; will retry", attrs...)
 		return
 	}
@@ -49,7 +50,13 @@ func (w *Worker) handleError(ctx context.Context, t *asynq.Task, err error) {
 	}
 	failCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if _, ferr := w.store.FailJob(failCtx, setupID, ssosetup.CodeInternal); ferr != nil {
+	flow, changed, ferr := w.store.FailJob(failCtx, setupID, ssosetup.CodeInternal)
+	if ferr != nil {
 		w.log.ErrorContext(ctx, "could not mark setup failed", "setup_id", setupID, "error", ferr.Error())
+		return
+	}
+	if changed {
+		w.metrics.JobsFinished.WithLabelValues(flow, ssosetup.StatusFailed).Inc()
+		w.metrics.JobFailures.WithLabelValues(ssosetup.CodeInternal).Inc()
 	}
 }

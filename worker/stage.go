@@ -27,7 +27,9 @@ func (w *Worker) stage(name string, fn stageFunc) asynq.Handler {
 			return permanent(err) // a malformed payload is archived, never retried
 		}
 		retried, _ := asynq.GetRetryCount(ctx)
-		out, err := fn(ctx, postgres.Run{SetupID: id, Attempt: retried + 1, StartedAt: time.Now()})
+		began := time.Now()
+		out, err := fn(ctx, postgres.Run{SetupID: id, Attempt: retried + 1, StartedAt: began})
+		w.observeStage(name, began, out, err)
 		switch {
 		case errors.Is(err, storage.ErrStageDone):
 			if out.NextRecorded {
@@ -70,4 +72,23 @@ func (w *Worker) acceptInvite(ctx context.Context, run postgres.Run) (postgres.O
 			"user_id", out.Job.Request.UserID, "setup_id", run.SetupID)
 	}
 	return out, err
+}
+
+// observeStage records a stage run's duration and, when the job reached a final status, the job.
+func (w *Worker) observeStage(name string, began time.Time, out postgres.Outcome, err error) {
+	outcome := out.Status
+	switch {
+	case errors.Is(err, storage.ErrStageDone):
+		outcome = "already_done"
+	case err != nil && out.Status != ssosetup.StageFailed:
+		outcome = "error"
+	}
+	w.metrics.StageDuration.WithLabelValues(name, outcome).Observe(time.Since(began).Seconds())
+	switch {
+	case outcome == ssosetup.StageFailed:
+		w.metrics.JobsFinished.WithLabelValues(out.Job.Flow, ssosetup.StatusFailed).Inc()
+		w.metrics.JobFailures.WithLabelValues(out.Detail).Inc()
+	case err == nil && name == ssosetup.StageFinish:
+		w.metrics.JobsFinished.WithLabelValues(out.Job.Flow, ssosetup.StatusSucceeded).Inc()
+	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ssosetup/ssosetup/storage/clickhouse"
 	"github.com/ssosetup/ssosetup/storage/postgres"
@@ -30,6 +31,8 @@ type Config struct {
 	// EventBatchDelay is how long an event waits for others before its INSERT when the system is idle;
 	// default 5 ms.
 	EventBatchDelay time.Duration
+	// Metrics receives the worker's measurements; nil creates an unregistered set.
+	Metrics *Metrics
 	// ShutdownTimeout is how long in-flight tasks may run on shutdown before they are requeued; default 10 s.
 	ShutdownTimeout time.Duration
 }
@@ -50,6 +53,9 @@ func (c *Config) setDefaults() {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 10 * time.Second
 	}
+	if c.Metrics == nil {
+		c.Metrics = NewMetrics(nil)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -64,14 +70,17 @@ type Worker struct {
 	server  *asynq.Server
 	signals *signalForwarder
 	batcher *eventBatcher
+	metrics *Metrics
+	stats   redis.UniversalClient
 }
 
 // New builds a worker; Run starts it.
 func New(cfg Config) *Worker {
 	cfg.setDefaults()
-	w := &Worker{cfg: cfg, log: cfg.Logger, store: cfg.Store, client: asynq.NewClient(cfg.Redis)}
+	w := &Worker{cfg: cfg, log: cfg.Logger, store: cfg.Store, client: asynq.NewClient(cfg.Redis), metrics: cfg.Metrics}
+	w.stats = cfg.Redis.MakeRedisClient().(redis.UniversalClient)
 	w.signals = newSignalForwarder(cfg.Store, cfg.Logger)
-	w.batcher = newEventBatcher(cfg.Events, cfg.EventBatchSize, cfg.EventBatchDelay, nil)
+	w.batcher = newEventBatcher(cfg.Events, cfg.EventBatchSize, cfg.EventBatchDelay, w.observeInsert)
 	w.server = asynq.NewServer(cfg.Redis, asynq.Config{
 		Concurrency:       cfg.Concurrency,
 		Queues:            tasks.QueuePriorities,
@@ -89,6 +98,7 @@ func New(cfg Config) *Worker {
 // ones finish for up to ShutdownTimeout and requeues the rest.
 func (w *Worker) Run(ctx context.Context) error {
 	defer w.client.Close()
+	defer w.stats.Close()
 	if err := w.server.Start(w.mux()); err != nil {
 		return err
 	}

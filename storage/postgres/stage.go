@@ -119,11 +119,14 @@ func recordFailure(ctx context.Context, tx pgx.Tx, stage string, run Run, j *Job
 }
 
 // FailJob fails an unfinished job with code outside any stage (retries exhausted, a task that cannot be
-// run). It reports whether the job was changed.
-func (s *Store) FailJob(ctx context.Context, id uuid.UUID, code string) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `
+// run). It returns the job's flow and whether the job was changed.
+func (s *Store) FailJob(ctx context.Context, id uuid.UUID, code string) (flow string, changed bool, err error) {
+	err = s.pool.QueryRow(ctx, `
 		UPDATE setups SET status = 'failed', error_code = $2, error_message = $3, finished_at = now(),
 			updated_at = now()
-		WHERE id = $1 AND status IN ('queued', 'running')`, id, code, ssosetup.Message(code))
-	return tag.RowsAffected() == 1, err
+		WHERE id = $1 AND status IN ('queued', 'running') RETURNING flow`, id, code, ssosetup.Message(code)).Scan(&flow)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	return flow, err == nil, err
 }
