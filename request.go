@@ -110,6 +110,15 @@ func (r *Request) Normalize() error {
 	if len(r.Event) > 0 && !isJSONObject(r.Event) {
 		errs["event"] = "must be a JSON object"
 	}
+	// Postgres text and jsonb cannot hold NUL characters: refuse them here rather than fail on insert.
+	for path, v := range map[string]any{"provider.config": providerConfig(r.Provider), "identity.data": r.Identity.Data} {
+		if hasNUL(v) {
+			errs[path] = "must not contain NUL characters"
+		}
+	}
+	if strings.Contains(string(r.Event), `\u0000`) {
+		errs["event"] = "must not contain NUL characters"
+	}
 	if len(errs) > 0 {
 		return errs
 	}
@@ -118,6 +127,8 @@ func (r *Request) Normalize() error {
 
 func checkText(errs FieldErrors, path, s string, max int) {
 	switch {
+	case strings.ContainsRune(s, 0):
+		errs[path] = "must not contain NUL characters"
 	case !utf8.ValidString(s):
 		errs[path] = "must be valid UTF-8"
 	case len(s) > max:
@@ -128,4 +139,32 @@ func checkText(errs FieldErrors, path, s string, max int) {
 func isJSONObject(raw json.RawMessage) bool {
 	s := strings.TrimLeft(string(raw), " \t\r\n")
 	return strings.HasPrefix(s, "{") && json.Valid(raw)
+}
+
+func providerConfig(p *Provider) map[string]any {
+	if p == nil {
+		return nil
+	}
+	return p.Config
+}
+
+// hasNUL reports whether any key or string inside v (as decoded by encoding/json) holds a NUL character.
+func hasNUL(v any) bool {
+	switch t := v.(type) {
+	case string:
+		return strings.ContainsRune(t, 0)
+	case map[string]any:
+		for k, e := range t {
+			if strings.ContainsRune(k, 0) || hasNUL(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range t {
+			if hasNUL(e) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -34,6 +34,9 @@ func TestDecodeRequest(t *testing.T) {
 		{"bad ip", `{"flow": "link", "organization_id": 1, "user_id": 7, "ip_address": "300.1.1.1"}`, "ip_address"},
 		{"event not object", `{"flow": "link", "organization_id": 1, "user_id": 7, "event": [1]}`, "event"},
 		{"long referrer", `{"flow": "link", "organization_id": 1, "user_id": 7, "referrer": "` + strings.Repeat("r", 201) + `"}`, "referrer"},
+		{"nul in slug", `{"flow": "link", "organization_slug": "a\u0000", "user_id": 7}`, "organization_slug"},
+		{"nul in config", `{"organization_id": 1, "user_id": 7, "provider": {"key": "k", "config": {"a": ["\u0000"]}}}`, "provider.config"},
+		{"nul in event", `{"flow": "link", "organization_id": 1, "user_id": 7, "event": {"m": "\u0000"}}`, "event"},
 		{"negative invite", `{"flow": "link", "organization_id": 1, "user_id": 7, "invite": {"member_id": -2}}`, "invite.member_id"},
 	}
 	for _, tc := range cases {

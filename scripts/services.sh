@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # services.sh up|tools|status — installs (when missing) and starts the local Redis, Postgres and ClickHouse that
 # `make run` and `make test` use, then waits until each answers. Idempotent: a service that already answers is
-# left alone, and nothing is ever stopped. `tools` installs what the tests use besides the services. Debian/Ubuntu only; docker-compose.yml is the way elsewhere.
+# left alone, and nothing is ever stopped. `tools` installs what the tests use besides the services
+# (docker-compose to validate the compose file, chromium for the dashboard check). Debian/Ubuntu only;
+# docker-compose.yml is the way elsewhere.
 set -euo pipefail
 
 STATE_DIR=${SSOSETUP_SERVICES_DIR:-/tmp/ssosetup-services}
@@ -113,7 +115,7 @@ case "${1:-up}" in
     clickhouse_up
     ;;
   tools)
-    apt_install docker-compose
+    apt_install docker-compose chromium
     ;;
   status)
     redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG && echo "redis: up" || echo "redis: down"

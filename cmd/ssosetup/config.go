@@ -22,6 +22,8 @@ type config struct {
 	APIURL            string
 	DashboardUser     string
 	DashboardPassword string
+	DashboardReadOnly bool
+	PrometheusURL     string
 	BaseURL           string
 	SMTPURL           string
 	SMTPFrom          string
@@ -42,6 +44,7 @@ func loadConfig() (config, error) {
 		APIURL:            strings.TrimRight(env("SSOSETUP_API_URL", "http://127.0.0.1:8080"), "/"),
 		DashboardUser:     os.Getenv("SSOSETUP_DASHBOARD_USER"),
 		DashboardPassword: os.Getenv("SSOSETUP_DASHBOARD_PASSWORD"),
+		PrometheusURL:     os.Getenv("SSOSETUP_PROMETHEUS_URL"),
 		BaseURL:           strings.TrimRight(env("SSOSETUP_BASE_URL", "http://localhost:8080"), "/"),
 		SMTPURL:           os.Getenv("SMTP_URL"),
 		SMTPFrom:          env("SMTP_FROM", "ssosetup@localhost"),
@@ -52,6 +55,9 @@ func loadConfig() (config, error) {
 	}
 	var err error
 	if c.Concurrency, err = envInt("WORKER_CONCURRENCY", 4*runtime.NumCPU()); err != nil {
+		return c, err
+	}
+	if c.DashboardReadOnly, err = envBool("SSOSETUP_DASHBOARD_READONLY"); err != nil {
 		return c, err
 	}
 	if c.PollInterval, err = envDuration("WORKER_POLL_INTERVAL", 10*time.Millisecond); err != nil {
@@ -104,6 +110,18 @@ func envInt(name string, def int) (int, error) {
 		return 0, fmt.Errorf("%s: %q is not a whole number", name, v)
 	}
 	return n, nil
+}
+
+func envBool(name string) (bool, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return false, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, fmt.Errorf("%s: %q is not true or false", name, v)
+	}
+	return b, nil
 }
 
 func envDuration(name string, def time.Duration) (time.Duration, error) {

@@ -19,6 +19,10 @@ commands:
   worker                  run the stage handlers, side tasks and signal forwarder
   serve [--insecure-dev]  run the HTTP API, the dashboard and /metrics
   run [--insecure-dev]    migrate, then worker and serve in one process
+  enqueue [-f FILE] [--wait] [--idempotency-key K]
+                          submit a job (JSON, stdin by default) through the API; print its id,
+                          or with --wait its final status (exit 1 when it failed)
+  status ID               print a job's status document
   healthcheck             exit 0 when the local API answers /healthz (for container probes)
 `
 
@@ -57,6 +61,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, cfg, log, args[1:])
 	case "run":
 		return runAll(ctx, cfg, log, args[1:])
+	case "enqueue":
+		return enqueueCmd(ctx, cfg, args[1:], os.Stdin, stdout)
+	case "status":
+		return statusCmd(ctx, cfg, args[1:], stdout)
 	case "healthcheck":
 		return healthcheck(ctx, cfg)
 	case "help", "-h", "--help":

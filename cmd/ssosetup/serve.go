@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	asynqmetrics "github.com/hibiken/asynq/x/metrics"
+	"github.com/hibiken/asynqmon"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ssosetup/ssosetup/api"
@@ -49,6 +52,7 @@ func checkToken(cfg config, f serveFlags, log *slog.Logger) error {
 func serveHTTP(ctx context.Context, cfg config, d *deps, log *slog.Logger, token string) error {
 	client := asynq.NewClient(d.redis)
 	defer client.Close()
+	defer registerQueueMetrics(d)()
 	store := postgres.NewStore(d.pool)
 	handler := api.Handler(api.Config{
 		Submitter: enqueue.New(store, client),
@@ -60,7 +64,10 @@ func serveHTTP(ctx context.Context, cfg config, d *deps, log *slog.Logger, token
 			{Name: "redis", Ping: func(ctx context.Context) error { return d.rdb.Ping(ctx).Err() }},
 			{Name: "clickhouse", Ping: d.ch.Ping},
 		},
-		Metrics: promhttp.Handler(),
+		Metrics:           promhttp.Handler(),
+		Dashboard:         dashboard(cfg, d),
+		DashboardUser:     cfg.DashboardUser,
+		DashboardPassword: cfg.DashboardPassword,
 	})
 	srv := &http.Server{Addr: cfg.Listen, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
@@ -74,6 +81,28 @@ func serveHTTP(ctx context.Context, cfg config, d *deps, log *slog.Logger, token
 	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return srv.Shutdown(shutCtx)
+}
+
+// dashboard is Asynqmon at /monitoring/, or nil until credentials are configured (it has no auth of its own).
+func dashboard(cfg config, d *deps) http.Handler {
+	if cfg.DashboardUser == "" {
+		return nil
+	}
+	return asynqmon.New(asynqmon.Options{
+		RootPath: "/monitoring", RedisConnOpt: d.redis, ReadOnly: cfg.DashboardReadOnly,
+		PrometheusAddress: cfg.PrometheusURL,
+	})
+}
+
+// registerQueueMetrics exports the Asynq queues' size and latency at /metrics.
+func registerQueueMetrics(d *deps) func() {
+	inspector := asynq.NewInspector(d.redis)
+	collector := asynqmetrics.NewQueueMetricsCollector(inspector)
+	prometheus.MustRegister(collector)
+	return func() {
+		prometheus.Unregister(collector)
+		inspector.Close()
+	}
 }
 
 func serve(ctx context.Context, cfg config, log *slog.Logger, args []string) error {
@@ -105,5 +134,6 @@ func newWorker(cfg config, d *deps, log *slog.Logger) (*worker.Worker, error) {
 	return worker.New(worker.Config{
 		Redis: d.redis, Store: postgres.NewStore(d.pool), Events: clickhouse.NewEvents(d.ch), Logger: log,
 		Concurrency: cfg.Concurrency, PollInterval: cfg.PollInterval, BaseURL: cfg.BaseURL, Mailer: mailer,
+		Metrics: worker.NewMetrics(prometheus.DefaultRegisterer),
 	}), nil
 }
