@@ -29,7 +29,7 @@ func TestMigrateBadConfigFailsFastWithOneLine(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			err := run(ctx, []string{"migrate"}, io.Discard, io.Discard)
+			err := run(ctx, []string{"migrate"}, nil, io.Discard, io.Discard)
 			if err == nil {
 				t.Fatal("migrate succeeded with a bad setting")
 			}

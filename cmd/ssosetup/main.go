@@ -31,7 +31,7 @@ var errUsage = errors.New("usage")
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	stop()
 	switch {
 	case errors.Is(err, errUsage):
@@ -43,7 +43,7 @@ func main() {
 	}
 }
 
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
 		return errUsage
 	}
@@ -62,7 +62,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case "run":
 		return runAll(ctx, cfg, log, args[1:])
 	case "enqueue":
-		return enqueueCmd(ctx, cfg, args[1:], os.Stdin, stdout)
+		return enqueueCmd(ctx, cfg, args[1:], stdin, stdout)
 	case "status":
 		return statusCmd(ctx, cfg, args[1:], stdout)
 	case "healthcheck":
