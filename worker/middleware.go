@@ -5,6 +5,7 @@ import (
 	"errors"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
 	"github.com/ssosetup/ssosetup"
@@ -44,18 +45,22 @@ func (w *Worker) handleError(ctx context.Context, t *asynq.Task, err error) {
 	if _, isStage := tasks.IsStageType(t.Type()); !isStage || errors.Is(err, asynq.SkipRetry) {
 		return
 	}
-	setupID, perr := tasks.ParseStage(t)
-	if perr != nil {
-		return
+	if setupID, perr := tasks.ParseStage(t); perr == nil {
+		w.failJob(ctx, setupID)
 	}
+}
+
+// failJob fails an unfinished job with internal_error after its stage gave up.
+func (w *Worker) failJob(ctx context.Context, setupID uuid.UUID) {
 	failCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	flow, changed, ferr := w.store.FailJob(failCtx, setupID, ssosetup.CodeInternal)
-	if ferr != nil {
-		w.log.ErrorContext(ctx, "could not mark setup failed", "setup_id", setupID, "error", ferr.Error())
+	flow, changed, err := w.store.FailJob(failCtx, setupID, ssosetup.CodeInternal)
+	if err != nil {
+		w.log.ErrorContext(ctx, "could not mark setup failed", "setup_id", setupID, "error", err.Error())
 		return
 	}
 	if changed {
+		w.log.ErrorContext(ctx, "setup failed: a stage gave up", "setup_id", setupID, "code", ssosetup.CodeInternal)
 		w.metrics.JobsFinished.WithLabelValues(flow, ssosetup.StatusFailed).Inc()
 		w.metrics.JobFailures.WithLabelValues(ssosetup.CodeInternal).Inc()
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -31,6 +32,10 @@ type Config struct {
 	// EventBatchDelay is how long an event waits for others before its INSERT when the system is idle;
 	// default 5 ms.
 	EventBatchDelay time.Duration
+	// ReconcileInterval is how often the reconciler looks for jobs whose task Redis lost; default 10 s.
+	ReconcileInterval time.Duration
+	// ReconcileIdle is how long a job must not have moved before the reconciler checks it; default 30 s.
+	ReconcileIdle time.Duration
 	// Metrics receives the worker's measurements; nil creates an unregistered set.
 	Metrics *Metrics
 	// ShutdownTimeout is how long in-flight tasks may run on shutdown before they are requeued; default 10 s.
@@ -53,6 +58,12 @@ func (c *Config) setDefaults() {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 10 * time.Second
 	}
+	if c.ReconcileInterval == 0 {
+		c.ReconcileInterval = 10 * time.Second
+	}
+	if c.ReconcileIdle == 0 {
+		c.ReconcileIdle = 30 * time.Second
+	}
 	if c.Metrics == nil {
 		c.Metrics = NewMetrics(nil)
 	}
@@ -72,6 +83,7 @@ type Worker struct {
 	batcher *eventBatcher
 	metrics *Metrics
 	stats   redis.UniversalClient
+	recon   *reconciler
 }
 
 // New builds a worker; Run starts it.
@@ -80,6 +92,8 @@ func New(cfg Config) *Worker {
 	w := &Worker{cfg: cfg, log: cfg.Logger, store: cfg.Store, client: asynq.NewClient(cfg.Redis), metrics: cfg.Metrics}
 	w.stats = cfg.Redis.MakeRedisClient().(redis.UniversalClient)
 	w.signals = newSignalForwarder(cfg.Store, cfg.Logger)
+	w.recon = &reconciler{store: cfg.Store, client: w.client, rdb: w.stats, log: cfg.Logger,
+		interval: cfg.ReconcileInterval, idle: cfg.ReconcileIdle, failJob: w.failJob}
 	w.batcher = newEventBatcher(cfg.Events, cfg.EventBatchSize, cfg.EventBatchDelay, w.observeInsert)
 	w.server = asynq.NewServer(cfg.Redis, asynq.Config{
 		Concurrency:       cfg.Concurrency,
@@ -99,28 +113,24 @@ func New(cfg Config) *Worker {
 func (w *Worker) Run(ctx context.Context) error {
 	defer w.client.Close()
 	defer w.stats.Close()
+	// The batcher outlives the server: handlers finishing during shutdown still need their INSERT.
+	batcherCtx, stopBatcher := context.WithCancel(context.WithoutCancel(ctx))
+	var batcher, loops sync.WaitGroup
+	batcher.Go(func() { w.batcher.run(batcherCtx) })
+	defer func() {
+		stopBatcher()
+		batcher.Wait()
+	}()
 	if err := w.server.Start(w.mux()); err != nil {
 		return err
 	}
 	w.log.InfoContext(ctx, "worker started", "concurrency", w.cfg.Concurrency, "poll_interval", w.cfg.PollInterval.String())
-	forwarderDone := make(chan struct{})
-	go func() {
-		defer close(forwarderDone)
-		w.signals.run(ctx)
-	}()
-	// The batcher outlives the server: handlers finishing during shutdown still need their INSERT.
-	batcherCtx, stopBatcher := context.WithCancel(context.WithoutCancel(ctx))
-	batcherDone := make(chan struct{})
-	go func() {
-		defer close(batcherDone)
-		w.batcher.run(batcherCtx)
-	}()
+	loops.Go(func() { w.signals.run(ctx) })
+	loops.Go(func() { w.recon.run(ctx) })
 	<-ctx.Done()
 	w.log.Info("worker stopping: finishing in-flight tasks", "timeout", w.cfg.ShutdownTimeout.String())
 	w.server.Shutdown()
-	stopBatcher()
-	<-batcherDone
-	<-forwarderDone
+	loops.Wait()
 	w.log.Info("worker stopped")
 	return nil
 }

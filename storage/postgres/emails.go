@@ -51,6 +51,11 @@ func (s *Store) RecordMissingLinkEmails(ctx context.Context, req MissingLinkEmai
 		if err != nil {
 			return err
 		}
+		_, err = tx.Exec(ctx, `UPDATE setups SET emails_recorded_at = now() WHERE id = $1 AND emails_recorded_at IS NULL`,
+			req.SetupID)
+		if err != nil {
+			return err
+		}
 		rows, err := tx.Query(ctx, `
 			SELECT id, to_address, subject, body FROM outbound_emails WHERE setup_id = $1 AND sent_at IS NULL
 			ORDER BY id`, req.SetupID)

@@ -135,13 +135,17 @@ CREATE TABLE setups (
     was_member        boolean,
     invite_member_id  bigint,
     messages          jsonb NOT NULL DEFAULT '[]',
-    queue             text NOT NULL DEFAULT 'setups',
+    queue             text NOT NULL DEFAULT 'sso_setups',
+    -- Set when the link e-mails of a succeeded setup were recorded; the reconciler re-enqueues the rest.
+    emails_recorded_at timestamptz,
     created_at        timestamptz NOT NULL DEFAULT now(),
     updated_at        timestamptz NOT NULL DEFAULT now(),
     finished_at       timestamptz
 );
--- The reconciler scans unfinished jobs.
+-- The reconciler scans unfinished jobs and setups whose e-mails are not recorded yet.
 CREATE INDEX setups_unfinished_idx ON setups (updated_at) WHERE status IN ('queued', 'running');
+CREATE INDEX setups_emails_pending_idx ON setups (finished_at)
+    WHERE status = 'succeeded' AND flow = 'setup' AND emails_recorded_at IS NULL;
 
 CREATE TABLE setup_stages (
     setup_id    uuid NOT NULL REFERENCES setups (id) ON DELETE CASCADE,

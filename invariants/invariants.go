@@ -1,0 +1,80 @@
+// Package invariants reads back what a set of jobs left in Postgres and ClickHouse and checks the product's
+// exactly-once promises (SPEC §4): used by `ssosetup loadtest` and by the fault tests.
+package invariants
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Report is the outcome of a check; Problems is empty when every invariant holds.
+type Report struct {
+	Jobs      int      `json:"jobs"`
+	Succeeded int      `json:"succeeded"`
+	Events    uint64   `json:"events"`
+	Problems  []string `json:"problems"`
+}
+
+// OK reports whether every invariant held.
+func (r Report) OK() bool { return len(r.Problems) == 0 }
+
+// checks are (description, query returning a count that must be zero). $1 is the jobs' setup ids.
+var checks = []struct{ name, sql string }{
+	{"jobs not succeeded", `SELECT count(*) FROM setups WHERE id = ANY ($1) AND status <> 'succeeded'`},
+	{"organizations without exactly one provider", `
+		SELECT count(*) FROM (SELECT DISTINCT organization_id FROM setups WHERE id = ANY ($1)) o
+		WHERE (SELECT count(*) FROM auth_providers p WHERE p.organization_id = o.organization_id) <> 1`},
+	{"jobs without their own identity", `
+		SELECT count(*) - count(DISTINCT i.id)
+		FROM setups s LEFT JOIN auth_identities i ON i.id = s.identity_id AND i.user_id = s.user_id
+		WHERE s.id = ANY ($1)`},
+	{"duplicate audit entries", `
+		SELECT count(*) FROM (SELECT 1 FROM audit_log_entries WHERE setup_id = ANY ($1)
+			GROUP BY setup_id, event HAVING count(*) > 1) d`},
+	{"duplicate signals", `
+		SELECT count(*) FROM (SELECT 1 FROM signals WHERE setup_id = ANY ($1)
+			GROUP BY setup_id, name HAVING count(*) > 1) d`},
+	{"setups without their sso_enabled signal", `
+		SELECT count(*) FROM setups s WHERE s.id = ANY ($1) AND s.flow = 'setup'
+			AND NOT EXISTS (SELECT 1 FROM signals g WHERE g.setup_id = s.id AND g.name = 'sso_enabled')`},
+	{"undelivered signals", `SELECT count(*) FROM signals WHERE setup_id = ANY ($1) AND delivered_at IS NULL`},
+	{"duplicate e-mails", `
+		SELECT count(*) FROM (SELECT 1 FROM outbound_emails WHERE setup_id = ANY ($1)
+			GROUP BY setup_id, member_id HAVING count(*) > 1) d`},
+	{"setups whose e-mails were not recorded", `
+		SELECT count(*) FROM setups WHERE id = ANY ($1) AND flow = 'setup' AND emails_recorded_at IS NULL`},
+}
+
+// Check verifies the invariants for the given jobs.
+func Check(ctx context.Context, pool *pgxpool.Pool, ch driver.Conn, ids []uuid.UUID) (Report, error) {
+	r := Report{Jobs: len(ids), Problems: []string{}}
+	var succeeded int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM setups WHERE id = ANY ($1) AND status = 'succeeded'`, ids).Scan(&succeeded); err != nil {
+		return r, err
+	}
+	r.Succeeded = succeeded
+	for _, c := range checks {
+		var n int64
+		if err := pool.QueryRow(ctx, c.sql, ids).Scan(&n); err != nil {
+			return r, fmt.Errorf("%s: %w", c.name, err)
+		}
+		if n != 0 {
+			r.Problems = append(r.Problems, fmt.Sprintf("%s: %d", c.name, n))
+		}
+	}
+	strs := make([]string, len(ids))
+	for i, id := range ids {
+		strs[i] = id.String()
+	}
+	if err := ch.QueryRow(ctx, `SELECT count() FROM events FINAL WHERE has(?, setup_id)`, strs).Scan(&r.Events); err != nil {
+		return r, fmt.Errorf("count events: %w", err)
+	}
+	if r.Events != uint64(len(ids)) {
+		r.Problems = append(r.Problems, fmt.Sprintf("events in ClickHouse (FINAL): %d for %d jobs", r.Events, len(ids)))
+	}
+	return r, nil
+}

@@ -1,0 +1,52 @@
+package postgres
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// StalledJob is an unfinished job the reconciler checks: its current stage's task should be in Redis.
+type StalledJob struct {
+	ID    uuid.UUID
+	Stage string
+	Queue string
+}
+
+// UnfinishedJobs returns up to limit unfinished jobs that have not moved for at least idle, oldest first.
+// A job that moves normally is younger than idle and is left alone, which keeps the reconciler from racing
+// a stage between its commit and its enqueue.
+func (s *Store) UnfinishedJobs(ctx context.Context, idle time.Duration, limit int) ([]StalledJob, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, stage, queue FROM setups
+		WHERE status IN ('queued', 'running') AND updated_at < now() - make_interval(secs => $1)
+		ORDER BY updated_at LIMIT $2`, idle.Seconds(), limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[StalledJob])
+}
+
+// EmailJob is a succeeded setup whose link e-mails are not recorded yet.
+type EmailJob struct {
+	SetupID        uuid.UUID
+	OrganizationID int64
+	ActorUserID    int64
+	Provider       string
+}
+
+// SetupsMissingEmails returns up to limit setups that succeeded at least idle ago without their e-mails
+// recorded (the e-mail task was lost with Redis's data).
+func (s *Store) SetupsMissingEmails(ctx context.Context, idle time.Duration, limit int) ([]EmailJob, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, organization_id, user_id, request->'provider'->>'key' FROM setups
+		WHERE status = 'succeeded' AND flow = 'setup' AND emails_recorded_at IS NULL
+			AND finished_at < now() - make_interval(secs => $1)
+		ORDER BY finished_at LIMIT $2`, idle.Seconds(), limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[EmailJob])
+}

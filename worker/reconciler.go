@@ -1,0 +1,132 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ssosetup/ssosetup/enqueue"
+	"github.com/ssosetup/ssosetup/storage/postgres"
+	"github.com/ssosetup/ssosetup/tasks"
+)
+
+// reconciler makes Postgres, the source of truth, win over Redis: every interval it finds unfinished jobs
+// whose current stage has no task in Redis (lost with Redis's data, or never enqueued because Redis was down)
+// and enqueues that stage again; it does the same for the e-mail task of succeeded setups. Every replica may
+// run it: deterministic task ids make a second enqueue a no-op.
+type reconciler struct {
+	store    *postgres.Store
+	client   *asynq.Client
+	rdb      redis.UniversalClient
+	log      *slog.Logger
+	interval time.Duration
+	idle     time.Duration
+	failJob  func(ctx context.Context, setupID uuid.UUID)
+}
+
+// reconcileBatch bounds one round; a longer backlog is worked off over several rounds.
+const reconcileBatch = 2000
+
+func (r *reconciler) run(ctx context.Context) {
+	ticker := time.NewTicker(r.interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		if n, err := r.round(ctx); err != nil && ctx.Err() == nil {
+			r.log.WarnContext(ctx, "reconcile round failed; will retry", "error", err.Error())
+		} else if n > 0 {
+			r.log.InfoContext(ctx, "reconciler re-enqueued lost tasks", "tasks", n)
+		}
+	}
+}
+
+// round runs one reconciliation and returns how many tasks it enqueued.
+func (r *reconciler) round(ctx context.Context) (int, error) {
+	// After Redis lost its data the queue registry is gone too; Asynq's client only writes it once per
+	// process, so the dashboard would say "queue not found" although tasks run.
+	if err := r.rdb.SAdd(ctx, allQueuesKey, queueNames()).Err(); err != nil {
+		return 0, err
+	}
+	jobs, err := r.store.UnfinishedJobs(ctx, r.idle, reconcileBatch)
+	if err != nil {
+		return 0, err
+	}
+	states, err := r.taskStates(ctx, jobs)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for i, j := range jobs {
+		switch states[i] {
+		case "":
+			if err := enqueue.Stage(ctx, r.client, j.Stage, j.ID, j.Queue); err != nil {
+				return n, err
+			}
+			n++
+		case "archived":
+			// The stage gave up (retries exhausted) but the job could not be marked failed then.
+			r.failJob(ctx, j.ID)
+		}
+	}
+	emails, err := r.store.SetupsMissingEmails(ctx, r.idle, reconcileBatch)
+	if err != nil {
+		return n, err
+	}
+	for _, e := range emails {
+		_, err := r.client.EnqueueContext(ctx, tasks.NewEmailMissingLinks(tasks.EmailMissingLinksPayload{
+			OrganizationID: e.OrganizationID, ActorUserID: e.ActorUserID, Provider: e.Provider, SetupID: e.SetupID,
+		}))
+		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return n, err
+		}
+		if err == nil {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// taskStates reads the Asynq state ("pending", "active", "retry", "archived", …; "" when missing) of each
+// job's current stage task in one pipelined round trip.
+func (r *reconciler) taskStates(ctx context.Context, jobs []postgres.StalledJob) ([]string, error) {
+	if len(jobs) == 0 {
+		return nil, nil
+	}
+	cmds := make([]*redis.StringCmd, len(jobs))
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, j := range jobs {
+			cmds[i] = p.HGet(ctx, taskKey(j.Queue, tasks.TaskID(j.ID, j.Stage)), "state")
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	states := make([]string, len(jobs))
+	for i, c := range cmds {
+		states[i] = c.Val()
+	}
+	return states, nil
+}
+
+// Asynq's Redis layout (internal/base in v0.26.0); TestTaskKeyMatchesAsynq guards it.
+const allQueuesKey = "asynq:queues"
+
+func taskKey(queue, id string) string { return "asynq:{" + queue + "}:t:" + id }
+
+func queueNames() []any {
+	var out []any
+	for q := range tasks.QueuePriorities {
+		out = append(out, q)
+	}
+	return out
+}

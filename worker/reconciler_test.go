@@ -1,0 +1,165 @@
+package worker
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/ssosetup/ssosetup"
+	"github.com/ssosetup/ssosetup/invariants"
+	"github.com/ssosetup/ssosetup/storage/clickhouse"
+	"github.com/ssosetup/ssosetup/tasks"
+)
+
+func TestTaskKeyMatchesAsynq(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	id := uuid.New()
+	if _, err := h.client.Enqueue(tasks.NewStage(ssosetup.StageStart, id, tasks.QueueSetups)); err != nil {
+		t.Fatal(err)
+	}
+	rdb := h.redis.MakeRedisClient().(redis.UniversalClient)
+	defer rdb.Close()
+	state, err := rdb.HGet(h.ctx, taskKey(tasks.QueueSetups, tasks.TaskID(id, ssosetup.StageStart)), "state").Result()
+	if err != nil || state != "pending" {
+		t.Fatalf("state %q (%v): the reconciler's view of Asynq's keys is out of date", state, err)
+	}
+	if ok, _ := rdb.SIsMember(h.ctx, allQueuesKey, tasks.QueueSetups).Result(); !ok {
+		t.Fatalf("%s does not list the queue", allQueuesKey)
+	}
+}
+
+// seedSetups creates n organizations, each with an owner and an unlinked member, and returns setup requests.
+func (h *harness) seedSetups(n int) []ssosetup.Request {
+	h.t.Helper()
+	reqs := make([]ssosetup.Request, n)
+	for i := range reqs {
+		org := h.org(fmt.Sprintf("org-%d-%s", i, uuid.NewString()[:6]), i%3 == 0)
+		owner := h.user(fmt.Sprintf("owner-%d-%s", i, uuid.NewString()[:6]))
+		h.member(org, owner, "owner")
+		h.member(org, h.user(fmt.Sprintf("member-%d-%s", i, uuid.NewString()[:6])), "member")
+		reqs[i] = setupRequest(org, owner)
+	}
+	return reqs
+}
+
+func (h *harness) checkInvariants(ids []uuid.UUID) {
+	h.t.Helper()
+	ch, err := clickhouse.Open(h.ctx, h.chURL)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer ch.Close()
+	rep, err := invariants.Check(h.ctx, h.pool, ch, ids)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if !rep.OK() {
+		h.t.Errorf("invariants broken: %v", rep.Problems)
+	}
+}
+
+func TestReconcilerRecoversFromRedisDataLoss(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	cfg := h.workerConfig(10 * time.Millisecond)
+	cfg.Concurrency = 4
+	cfg.ReconcileInterval, cfg.ReconcileIdle = 200*time.Millisecond, 500*time.Millisecond
+	h.worker = New(cfg)
+	h.start()
+	reqs := h.seedSetups(200)
+	ids := make([]uuid.UUID, len(reqs))
+	for i, r := range reqs {
+		ids[i] = h.submit(r)
+	}
+	h.eventually("some jobs finished", func() bool {
+		return h.queryInt(`SELECT count(*) FROM setups WHERE status = 'succeeded'`) >= 20
+	})
+	rdb := h.redis.MakeRedisClient().(redis.UniversalClient)
+	defer rdb.Close()
+	if err := rdb.FlushDB(h.ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	lost := h.queryInt(`SELECT count(*) FROM setups WHERE status <> 'succeeded'`)
+	t.Logf("FLUSHDB with %d of %d jobs unfinished", lost, len(ids))
+	if lost == 0 {
+		t.Fatal("every job had finished before the flush: the test proves nothing")
+	}
+	for _, id := range ids {
+		if st := h.wait(id); st.Status != ssosetup.StatusSucceeded {
+			t.Fatalf("job %s: %+v", st.Status, st.Error)
+		}
+	}
+	h.eventually("e-mails and signals of every setup", func() bool {
+		return h.queryInt(`SELECT count(*) FROM setups WHERE emails_recorded_at IS NULL`) == 0 &&
+			h.queryInt(`SELECT count(*) FROM signals WHERE delivered_at IS NULL`) == 0
+	})
+	h.checkInvariants(ids)
+	if ok, _ := rdb.SIsMember(h.ctx, allQueuesKey, tasks.QueueSetups).Result(); !ok {
+		t.Error("queues not registered again after the flush")
+	}
+}
+
+func TestPoisonTasksAreArchived(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.start()
+	poison := [][]byte{[]byte("not json"), []byte(`{"setup_id": 5}`), []byte(`{}`), []byte(`{"setup_id": "` + uuid.NewString() + `", "extra": 1}`)}
+	types := []string{tasks.TypeEmailMissingLinks}
+	for _, s := range ssosetup.Stages {
+		types = append(types, tasks.StageType(s))
+	}
+	want := 0
+	for _, typ := range types {
+		for i, p := range poison {
+			queue := tasks.QueueSetups
+			if typ == tasks.TypeEmailMissingLinks {
+				queue = tasks.QueueSide
+			}
+			_, err := h.client.Enqueue(asynq.NewTask(typ, p), asynq.Queue(queue), asynq.MaxRetry(tasks.MaxRetry),
+				asynq.TaskID(fmt.Sprintf("poison-%s-%d", typ, i)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want++
+		}
+	}
+	// A task for a job that does not exist is archived too.
+	if _, err := h.client.Enqueue(tasks.NewStage(ssosetup.StageStart, uuid.New(), tasks.QueueSetups)); err != nil {
+		t.Fatal(err)
+	}
+	want++
+
+	h.eventually("every poison task archived", func() bool { return h.archived() == want })
+	for _, q := range []string{tasks.QueueSetups, tasks.QueueSide} {
+		infos, _ := h.inspector.ListArchivedTasks(q, asynq.PageSize(100))
+		for _, info := range infos {
+			if info.Retried != 0 {
+				t.Errorf("poison task %s was retried %d times", info.ID, info.Retried)
+			}
+		}
+	}
+	// The worker keeps serving.
+	org := h.org("after-poison", false)
+	admin := h.user("after")
+	h.member(org, admin, "owner")
+	h.mustSucceed(setupRequest(org, admin))
+	if n := h.archived(); n != want {
+		t.Errorf("%d archived tasks, want %d", n, want)
+	}
+}
+
+func (h *harness) archived() int {
+	n := 0
+	for _, q := range []string{tasks.QueueSetups, tasks.QueueSide} {
+		if info, err := h.inspector.GetQueueInfo(q); err == nil {
+			n += info.Archived
+		}
+	}
+	return n
+}
+
