@@ -3,7 +3,7 @@ SHELL := /bin/bash
 BIN   := bin/ssosetup
 GO    ?= go
 
-.PHONY: help run test lint build services tools fuzz
+.PHONY: help run test chaos lint build services tools
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -11,8 +11,13 @@ help: ## list the targets
 run: services build ## start Redis, Postgres and ClickHouse (installing them if needed), then the product
 	$(BIN) run $(if $(SSOSETUP_API_TOKEN),,--insecure-dev)
 
-test: services tools lint ## start the services, then run every test with the race detector
+test: services tools lint ## start the services, then run every test (race detector), then the fault tests
 	$(GO) test -race -count=1 -timeout 30m ./...
+	$(MAKE) chaos
+
+chaos: services ## the fault tests alone: they kill workers and restart Postgres and ClickHouse (needs root)
+	$(GO) test -tags chaos -p 1 -count=1 -timeout 20m -v ./chaos/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+\w+_test\.go)'; \
+	  exit $${PIPESTATUS[0]}
 
 lint: tools ## gofmt, go vet, and validate docker-compose.yml
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

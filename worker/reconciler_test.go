@@ -162,4 +162,3 @@ func (h *harness) archived() int {
 	}
 	return n
 }
-

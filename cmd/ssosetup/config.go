@@ -29,6 +29,8 @@ type config struct {
 	SMTPFrom          string
 	Concurrency       int
 	PollInterval      time.Duration
+	ReconcileInterval time.Duration
+	ReconcileIdle     time.Duration
 	LogLevel          slog.Level
 	LogFormat         string
 }
@@ -63,6 +65,12 @@ func loadConfig() (config, error) {
 	if c.PollInterval, err = envDuration("WORKER_POLL_INTERVAL", 10*time.Millisecond); err != nil {
 		return c, err
 	}
+	if c.ReconcileInterval, err = envDuration("WORKER_RECONCILE_INTERVAL", 10*time.Second); err != nil {
+		return c, err
+	}
+	if c.ReconcileIdle, err = envDuration("WORKER_RECONCILE_IDLE", 30*time.Second); err != nil {
+		return c, err
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(env("LOG_LEVEL", "info"))); err != nil {
 		return c, fmt.Errorf("LOG_LEVEL: %q is not one of debug, info, warn, error", os.Getenv("LOG_LEVEL"))
 	}
@@ -83,6 +91,9 @@ func (c config) validate() error {
 	}
 	if c.PollInterval < time.Millisecond || c.PollInterval > 5*time.Second {
 		return fmt.Errorf("WORKER_POLL_INTERVAL: must be between 1ms and 5s, got %s", c.PollInterval)
+	}
+	if c.ReconcileInterval < 100*time.Millisecond || c.ReconcileIdle < 100*time.Millisecond {
+		return fmt.Errorf("WORKER_RECONCILE_INTERVAL and WORKER_RECONCILE_IDLE: must be at least 100ms")
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return fmt.Errorf("LOG_FORMAT: %q is not json or text", c.LogFormat)

@@ -134,6 +134,7 @@ func newWorker(cfg config, d *deps, log *slog.Logger) (*worker.Worker, error) {
 	return worker.New(worker.Config{
 		Redis: d.redis, Store: postgres.NewStore(d.pool), Events: clickhouse.NewEvents(d.ch), Logger: log,
 		Concurrency: cfg.Concurrency, PollInterval: cfg.PollInterval, BaseURL: cfg.BaseURL, Mailer: mailer,
+		ReconcileInterval: cfg.ReconcileInterval, ReconcileIdle: cfg.ReconcileIdle,
 		Metrics: worker.NewMetrics(prometheus.DefaultRegisterer),
 	}), nil
 }
