@@ -23,6 +23,7 @@ lint: tools ## gofmt, go vet, and validate docker-compose.yml
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags chaos ./chaos/
 	docker-compose -f docker-compose.yml config -q
 
 build: ## build bin/ssosetup

@@ -23,6 +23,8 @@ commands:
                           submit a job (JSON, stdin by default) through the API; print its id,
                           or with --wait its final status (exit 1 when it failed)
   status ID               print a job's status document
+  loadtest [--orgs N] [--members M] [--baseline] [--json] [--api]
+                          push bulk setups and links through the running workers and report
   healthcheck             exit 0 when the local API answers /healthz (for container probes)
 `
 
@@ -65,6 +67,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return enqueueCmd(ctx, cfg, args[1:], stdin, stdout)
 	case "status":
 		return statusCmd(ctx, cfg, args[1:], stdout)
+	case "loadtest":
+		return loadtestCmd(ctx, cfg, log, args[1:], stdout, stderr)
 	case "healthcheck":
 		return healthcheck(ctx, cfg)
 	case "help", "-h", "--help":
