@@ -65,7 +65,7 @@ func newEnv(t *testing.T) *env {
 	pgURL, chURL, redisURL := storagetest.PostgresURL(t), storagetest.ClickHouseURL(t), storagetest.RedisURL(t)
 	e.vars = append(os.Environ(), "DATABASE_URL="+pgURL, "CLICKHOUSE_URL="+chURL, "REDIS_URL="+redisURL,
 		"SSOSETUP_LISTEN=127.0.0.1:0", "LOG_FORMAT=text", "LOG_LEVEL=info", "WORKER_RECONCILE_INTERVAL=1s",
-		"WORKER_RECONCILE_IDLE=3s", "WORKER_CONCURRENCY=16")
+		"WORKER_RECONCILE_IDLE=3s")
 	var err error
 	if e.pool, err = postgres.Open(e.ctx, pgURL, 4); err != nil {
 		t.Fatal(err)

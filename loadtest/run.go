@@ -27,10 +27,14 @@ type runner struct {
 	hist      *hdrhistogram.Histogram
 	ids       []uuid.UUID
 	pending   map[uuid.UUID]int // job → index of its org for setups, -1 for links
+	since     time.Time         // poll reads jobs finished after this (Postgres clock)
 }
 
 func (r *runner) run(ctx context.Context, orgs []org) error {
 	progress := r.newProgress()
+	if err := r.cfg.Pool.QueryRow(ctx, `SELECT now()`).Scan(&r.since); err != nil {
+		return err
+	}
 	for i, o := range orgs {
 		if err := r.submit(ctx, setupRequest(o), i); err != nil {
 			return err
@@ -108,16 +112,14 @@ type finishedJob struct {
 	latencyUS int64
 }
 
-// poll returns the pending jobs that finished, with their end-to-end latency (recorded to finished).
+// poll returns the pending jobs that finished since the last poll, with their end-to-end latency (recorded
+// to finished). It reads only newly finished rows, so that following thousands of jobs stays cheap for
+// Postgres; a second of overlap covers transactions that committed late with an earlier finished_at.
 func (r *runner) poll(ctx context.Context) ([]finishedJob, error) {
-	ids := make([]uuid.UUID, 0, len(r.pending))
-	for id := range r.pending {
-		ids = append(ids, id)
-	}
 	rows, err := r.cfg.Pool.Query(ctx, `
 		SELECT id, status, coalesce(error_code, ''),
-			(extract(epoch FROM finished_at - created_at) * 1e6)::bigint
-		FROM setups WHERE id = ANY ($1) AND status IN ('succeeded', 'failed')`, ids)
+			(extract(epoch FROM finished_at - created_at) * 1e6)::bigint, finished_at
+		FROM setups WHERE finished_at > $1`, r.since.Add(-time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("poll job statuses: %w", err)
 	}
@@ -125,10 +127,16 @@ func (r *runner) poll(ctx context.Context) ([]finishedJob, error) {
 	var out []finishedJob
 	for rows.Next() {
 		var f finishedJob
-		if err := rows.Scan(&f.id, &f.status, &f.code, &f.latencyUS); err != nil {
+		var finished time.Time
+		if err := rows.Scan(&f.id, &f.status, &f.code, &f.latencyUS, &finished); err != nil {
 			return nil, err
 		}
-		out = append(out, f)
+		if finished.After(r.since) {
+			r.since = finished
+		}
+		if _, ours := r.pending[f.id]; ours {
+			out = append(out, f)
+		}
 	}
 	return out, rows.Err()
 }

@@ -21,27 +21,35 @@ type eventWriter interface {
 // would pay even on an idle system, while an INSERT here costs about the same for 1 row as for 1,000.
 type eventBatcher struct {
 	w        eventWriter
-	maxBatch int
-	maxDelay time.Duration
-	requests chan saveRequest
+	maxBatch  int
+	maxDelay  time.Duration
+	bulkDelay time.Duration
+	requests  chan saveRequest
 	observe  func(rows int, took time.Duration, err error)
 }
 
 type saveRequest struct {
-	ev   eventstream.Event
-	done chan error
+	ev    eventstream.Event
+	delay time.Duration // how long this event may wait for others
+	done  chan error
 }
 
-func newEventBatcher(w eventWriter, maxBatch int, maxDelay time.Duration, observe func(int, time.Duration, error)) *eventBatcher {
+func newEventBatcher(w eventWriter, maxBatch int, maxDelay, bulkDelay time.Duration, observe func(int, time.Duration, error)) *eventBatcher {
 	if observe == nil {
 		observe = func(int, time.Duration, error) {}
 	}
-	return &eventBatcher{w: w, maxBatch: maxBatch, maxDelay: maxDelay, requests: make(chan saveRequest), observe: observe}
+	return &eventBatcher{w: w, maxBatch: maxBatch, maxDelay: maxDelay, bulkDelay: bulkDelay,
+		requests: make(chan saveRequest), observe: observe}
 }
 
-// Save writes ev as part of a batch and returns the batch's INSERT error.
-func (b *eventBatcher) Save(ctx context.Context, ev eventstream.Event) error {
-	req := saveRequest{ev: ev, done: make(chan error, 1)}
+// Save writes ev as part of a batch and returns the batch's INSERT error. ev waits at most maxDelay for
+// others, or bulkDelay when bulk is set: bulk work trades latency for far fewer, larger INSERTs.
+func (b *eventBatcher) Save(ctx context.Context, ev eventstream.Event, bulk bool) error {
+	delay := b.maxDelay
+	if bulk {
+		delay = b.bulkDelay
+	}
+	req := saveRequest{ev: ev, delay: delay, done: make(chan error, 1)}
 	select {
 	case b.requests <- req:
 	case <-ctx.Done():
@@ -62,12 +70,18 @@ func (b *eventBatcher) run(ctx context.Context) {
 		case req := <-b.requests:
 			batch = append(batch, req)
 		}
-		timer := time.NewTimer(b.maxDelay)
+		// The batch goes when its most impatient event has waited long enough.
+		deadline := time.Now().Add(batch[0].delay)
+		timer := time.NewTimer(batch[0].delay)
 	collect:
 		for len(batch) < b.maxBatch {
 			select {
 			case req := <-b.requests:
 				batch = append(batch, req)
+				if d := time.Now().Add(req.delay); d.Before(deadline) {
+					deadline = d
+					timer.Reset(time.Until(deadline))
+				}
 			case <-timer.C:
 				break collect
 			case <-ctx.Done():

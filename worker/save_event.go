@@ -8,6 +8,7 @@ import (
 	"github.com/ssosetup/ssosetup/eventstream"
 	"github.com/ssosetup/ssosetup/storage"
 	"github.com/ssosetup/ssosetup/storage/postgres"
+	"github.com/ssosetup/ssosetup/tasks"
 )
 
 // saveEvent runs the save_event stage (SPEC §3.6) in three steps, none holding a transaction across
@@ -28,7 +29,7 @@ func (w *Worker) saveEvent(ctx context.Context, run postgres.Run) (postgres.Outc
 	if err := w.store.UpsertReleaseEnvironment(ctx, out.Job.OrganizationID, ev.Release, ev.Environment, ev.Timestamp); err != nil {
 		return out, fmt.Errorf("save release and environment: %w", err)
 	}
-	if err := w.batcher.Save(ctx, ev); err != nil {
+	if err := w.batcher.Save(ctx, ev, out.Job.Queue == tasks.QueueBulk); err != nil {
 		return out, fmt.Errorf("save event: %w", err)
 	}
 	return w.store.RecordEventSaved(ctx, run, "event "+ev.EventID.String())

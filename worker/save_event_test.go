@@ -178,7 +178,7 @@ func TestEventBatcherGroupsConcurrentSaves(t *testing.T) {
 	defer conn.Close()
 	var mu sync.Mutex
 	var inserts, rows int
-	b := newEventBatcher(clickhouse.NewEvents(conn), 1000, 200*time.Millisecond, func(n int, _ time.Duration, err error) {
+	b := newEventBatcher(clickhouse.NewEvents(conn), 1000, 200*time.Millisecond, time.Second, func(n int, _ time.Duration, err error) {
 		mu.Lock()
 		defer mu.Unlock()
 		if err == nil {
@@ -195,7 +195,7 @@ func TestEventBatcherGroupsConcurrentSaves(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			ev := eventstream.Build(eventstream.Job{SetupID: uuid.New(), OrganizationID: int64(i%3 + 1), CreatedAt: time.Now()})
-			if err := b.Save(context.Background(), ev); err != nil {
+			if err := b.Save(context.Background(), ev, i%2 == 0); err != nil {
 				t.Error(err)
 			}
 		})

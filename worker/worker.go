@@ -5,7 +5,6 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
-	"runtime"
 	"sync"
 	"time"
 
@@ -23,15 +22,17 @@ type Config struct {
 	Store        *postgres.Store
 	Events       *clickhouse.Events
 	Logger       *slog.Logger
-	Concurrency  int           // tasks at once; default 4 × CPUs (stages mostly wait on Postgres)
+	Concurrency  int           // tasks at once; default 256 (most wait on Postgres, Redis or the group commit)
 	PollInterval time.Duration // idle wait before looking for a task again; default 10 ms
 	BaseURL      string        // base of links in e-mails
 	Mailer       Mailer        // nil: e-mails are only recorded
 	// EventBatchSize is the most events one ClickHouse INSERT carries; default 1000.
 	EventBatchSize int
-	// EventBatchDelay is how long an event waits for others before its INSERT when the system is idle;
+	// EventBatchDelay is how long an interactive job's event may wait for others before its INSERT;
 	// default 5 ms.
 	EventBatchDelay time.Duration
+	// EventBatchBulkDelay is the same for bulk jobs, which trade latency for larger INSERTs; default 1 s.
+	EventBatchBulkDelay time.Duration
 	// ReconcileInterval is how often the reconciler looks for jobs whose task Redis lost; default 10 s.
 	ReconcileInterval time.Duration
 	// ReconcileIdle is how long a job must not have moved before the reconciler checks it; default 30 s.
@@ -44,7 +45,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.Concurrency == 0 {
-		c.Concurrency = 4 * runtime.NumCPU()
+		c.Concurrency = 256
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = 10 * time.Millisecond
@@ -54,6 +55,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.EventBatchDelay == 0 {
 		c.EventBatchDelay = 5 * time.Millisecond
+	}
+	if c.EventBatchBulkDelay == 0 {
+		c.EventBatchBulkDelay = time.Second
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 10 * time.Second
@@ -94,7 +98,8 @@ func New(cfg Config) *Worker {
 	w.signals = newSignalForwarder(cfg.Store, cfg.Logger)
 	w.recon = &reconciler{store: cfg.Store, client: w.client, rdb: w.stats, log: cfg.Logger,
 		interval: cfg.ReconcileInterval, idle: cfg.ReconcileIdle, failJob: w.failJob}
-	w.batcher = newEventBatcher(cfg.Events, cfg.EventBatchSize, cfg.EventBatchDelay, w.observeInsert)
+	w.batcher = newEventBatcher(cfg.Events, cfg.EventBatchSize, cfg.EventBatchDelay, cfg.EventBatchBulkDelay,
+		w.observeInsert)
 	w.server = asynq.NewServer(cfg.Redis, asynq.Config{
 		Concurrency:       cfg.Concurrency,
 		Queues:            tasks.QueuePriorities,

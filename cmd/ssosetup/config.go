@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +23,7 @@ type config struct {
 	DashboardPassword string
 	DashboardReadOnly bool
 	PrometheusURL     string
+	DebugListen       string
 	BaseURL           string
 	SMTPURL           string
 	SMTPFrom          string
@@ -47,6 +47,7 @@ func loadConfig() (config, error) {
 		DashboardUser:     os.Getenv("SSOSETUP_DASHBOARD_USER"),
 		DashboardPassword: os.Getenv("SSOSETUP_DASHBOARD_PASSWORD"),
 		PrometheusURL:     os.Getenv("SSOSETUP_PROMETHEUS_URL"),
+		DebugListen:       os.Getenv("SSOSETUP_DEBUG_LISTEN"),
 		BaseURL:           strings.TrimRight(env("SSOSETUP_BASE_URL", "http://localhost:8080"), "/"),
 		SMTPURL:           os.Getenv("SMTP_URL"),
 		SMTPFrom:          env("SMTP_FROM", "ssosetup@localhost"),
@@ -56,7 +57,7 @@ func loadConfig() (config, error) {
 		c.RedisClusterAddrs = strings.Split(addrs, ",")
 	}
 	var err error
-	if c.Concurrency, err = envInt("WORKER_CONCURRENCY", 4*runtime.NumCPU()); err != nil {
+	if c.Concurrency, err = envInt("WORKER_CONCURRENCY", 256); err != nil {
 		return c, err
 	}
 	if c.DashboardReadOnly, err = envBool("SSOSETUP_DASHBOARD_READONLY"); err != nil {

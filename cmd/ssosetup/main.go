@@ -54,6 +54,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return err
 	}
 	log := newLogger(cfg, stderr)
+	startDebug(ctx, cfg, log)
 	switch args[0] {
 	case "migrate":
 		return migrate(ctx, cfg, log)

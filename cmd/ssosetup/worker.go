@@ -12,7 +12,7 @@ import (
 
 // runWorker runs the worker with a small HTTP listener for /healthz and /metrics on SSOSETUP_LISTEN.
 func runWorker(ctx context.Context, cfg config, log *slog.Logger) error {
-	d, err := openDeps(ctx, cfg, log, int32(cfg.Concurrency+4))
+	d, err := openDeps(ctx, cfg, log, workerPoolSize(cfg))
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func runAll(ctx context.Context, cfg config, log *slog.Logger, args []string) er
 	if err := migrate(ctx, cfg, log); err != nil {
 		return err
 	}
-	d, err := openDeps(ctx, cfg, log, int32(cfg.Concurrency+8))
+	d, err := openDeps(ctx, cfg, log, workerPoolSize(cfg)+4)
 	if err != nil {
 		return err
 	}
@@ -67,4 +67,10 @@ func runAll(ctx context.Context, cfg config, log *slog.Logger, args []string) er
 	g.Go(func() error { return w.Run(ctx) })
 	g.Go(func() error { return serveHTTP(ctx, cfg, d, log, cfg.APIToken) })
 	return g.Wait()
+}
+
+// workerPoolSize bounds the worker's Postgres connections: most of a high concurrency waits on the
+// ClickHouse group commit or on Redis, and Postgres itself slows down with many more connections than cores.
+func workerPoolSize(cfg config) int32 {
+	return int32(min(cfg.Concurrency, 24) + 4)
 }
