@@ -138,4 +138,3 @@ func linkRequest(o org, user int64) ssosetup.Request {
 		Identity: ssosetup.Identity{ID: fmt.Sprintf("idp-%d", user)},
 	}
 }
-

@@ -20,12 +20,12 @@ type eventWriter interface {
 // Asynq's own group aggregation was not chosen: its grace period is at least a second, which every setup
 // would pay even on an idle system, while an INSERT here costs about the same for 1 row as for 1,000.
 type eventBatcher struct {
-	w        eventWriter
+	w         eventWriter
 	maxBatch  int
 	maxDelay  time.Duration
 	bulkDelay time.Duration
 	requests  chan saveRequest
-	observe  func(rows int, took time.Duration, err error)
+	observe   func(rows int, took time.Duration, err error)
 }
 
 type saveRequest struct {
