@@ -31,7 +31,7 @@ type Config struct {
 	// EventBatchDelay is how long an interactive job's event may wait for others before its INSERT;
 	// default 5 ms.
 	EventBatchDelay time.Duration
-	// EventBatchBulkDelay is the same for bulk jobs, which trade latency for larger INSERTs; default 1 s.
+	// EventBatchBulkDelay is the same for bulk jobs, which trade latency for larger INSERTs; default 2 s.
 	EventBatchBulkDelay time.Duration
 	// ReconcileInterval is how often the reconciler looks for jobs whose task Redis lost; default 10 s.
 	ReconcileInterval time.Duration
@@ -57,7 +57,7 @@ func (c *Config) setDefaults() {
 		c.EventBatchDelay = 5 * time.Millisecond
 	}
 	if c.EventBatchBulkDelay == 0 {
-		c.EventBatchBulkDelay = time.Second
+		c.EventBatchBulkDelay = 2 * time.Second
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 10 * time.Second
