@@ -18,7 +18,7 @@ func (s *Store) AcceptInvite(ctx context.Context, run Run) (Outcome, error) {
 // DetailDuplicateInviteRemoved is the outcome detail when a member's duplicate invite was deleted.
 const DetailDuplicateInviteRemoved = "Pending org invite not accepted - User already org member"
 
-func acceptInvite(ctx context.Context, tx pgx.Tx, j *Job) (string, string, error) {
+func acceptInvite(ctx context.Context, tx querier, j *Job) (string, string, error) {
 	if j.InviteMemberID != 0 {
 		return accept(ctx, tx, j)
 	}
@@ -39,7 +39,7 @@ func acceptInvite(ctx context.Context, tx pgx.Tx, j *Job) (string, string, error
 	return ssosetup.StageDone, DetailDuplicateInviteRemoved, nil
 }
 
-func accept(ctx context.Context, tx pgx.Tx, j *Job) (string, string, error) {
+func accept(ctx context.Context, tx querier, j *Job) (string, string, error) {
 	var requiresSSO, hasIdentity bool
 	err := tx.QueryRow(ctx, `
 		SELECT NOT p.allow_unlinked,

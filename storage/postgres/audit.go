@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 
-	"github.com/jackc/pgx/v5"
 )
 
 // Audit events (SPEC §7.1).
@@ -19,7 +18,7 @@ const (
 
 // audit writes one audit entry of the job's acting user. Entries are unique per (setup, event), so a stage
 // that runs again cannot write its entry twice.
-func audit(ctx context.Context, tx pgx.Tx, j *Job, event string, target int64, targetUser *int64, data any) error {
+func audit(ctx context.Context, tx querier, j *Job, event string, target int64, targetUser *int64, data any) error {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return err
@@ -35,7 +34,7 @@ func audit(ctx context.Context, tx pgx.Tx, j *Job, event string, target int64, t
 
 // signal writes an outbox row in the caller's transaction, so that it exists if and only if the change it
 // announces committed; the worker's forwarder delivers it.
-func signal(ctx context.Context, tx pgx.Tx, j *Job, name string, args map[string]any) error {
+func signal(ctx context.Context, tx querier, j *Job, name string, args map[string]any) error {
 	raw, err := json.Marshal(args)
 	if err != nil {
 		return err

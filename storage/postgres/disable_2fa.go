@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 
-	"github.com/jackc/pgx/v5"
 
 	"github.com/ssosetup/ssosetup"
 )
@@ -14,7 +13,7 @@ func (s *Store) Disable2FA(ctx context.Context, run Run) (Outcome, error) {
 	return s.runStage(ctx, ssosetup.StageDisable2FA, run, disable2FA)
 }
 
-func disable2FA(ctx context.Context, tx pgx.Tx, j *Job) (string, string, error) {
+func disable2FA(ctx context.Context, tx querier, j *Job) (string, string, error) {
 	if j.Flow != ssosetup.FlowSetup {
 		return ssosetup.StageSkipped, "link flow", nil
 	}

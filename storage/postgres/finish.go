@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 
-	"github.com/jackc/pgx/v5"
 
 	"github.com/ssosetup/ssosetup"
 	"github.com/ssosetup/ssosetup/redact"
@@ -16,7 +15,7 @@ func (s *Store) Finish(ctx context.Context, run Run) (Outcome, error) {
 	return s.runStage(ctx, ssosetup.StageFinish, run, finish)
 }
 
-func finish(ctx context.Context, tx pgx.Tx, j *Job) (string, string, error) {
+func finish(ctx context.Context, tx querier, j *Job) (string, string, error) {
 	if j.Flow == ssosetup.FlowSetup {
 		p := j.Request.Provider
 		err := audit(ctx, tx, j, auditSSOEnable, j.AuthProviderID, nil, map[string]any{

@@ -90,17 +90,11 @@ func scanJob(row pgx.Row, extra ...any) (Job, error) {
 	return j, nil
 }
 
-// lockJob loads a job for a stage run and locks its row, which serializes concurrent runs of one job.
-func lockJob(ctx context.Context, tx pgx.Tx, id uuid.UUID, stage string) (jobState, error) {
-	var st jobState
-	var err error
-	row := tx.QueryRow(ctx, `SELECT `+jobColumns+`,
-		EXISTS (SELECT 1 FROM setup_stages WHERE setup_id = s.id AND stage = $2),
-		EXISTS (SELECT 1 FROM setup_stages WHERE setup_id = s.id AND stage = $3)
-		`+jobFrom+` WHERE s.id = $1 FOR UPDATE OF s`, id, stage, ssosetup.NextStage(stage))
-	st.Job, err = scanJob(row, &st.stageRecorded, &st.nextRecorded)
-	return st, err
-}
+// lockJobSQL loads a job for a stage run and locks its row, which serializes concurrent runs of one job.
+const lockJobSQL = `SELECT ` + jobColumns + `,
+	EXISTS (SELECT 1 FROM setup_stages WHERE setup_id = s.id AND stage = $2),
+	EXISTS (SELECT 1 FROM setup_stages WHERE setup_id = s.id AND stage = $3)
+	` + jobFrom + ` WHERE s.id = $1 FOR UPDATE OF s`
 
 // LoadJob reads a job without locking it, with whether stage (and the stage after it) is recorded.
 func (s *Store) LoadJob(ctx context.Context, id uuid.UUID, stage string) (Outcome, bool, error) {

@@ -22,7 +22,7 @@ type invite struct {
 	email  string
 }
 
-func newMembership(ctx context.Context, tx pgx.Tx, j *Job) (string, string, error) {
+func newMembership(ctx context.Context, tx querier, j *Job) (string, string, error) {
 	var userEmail, username string
 	err := tx.QueryRow(ctx, `
 		SELECT u.email, u.username, coalesce(m.id, 0) FROM users u
@@ -79,7 +79,7 @@ func newMembership(ctx context.Context, tx pgx.Tx, j *Job) (string, string, erro
 
 // findInvite returns the pending, unexpired invite the user arrived with (by member id and token), else one
 // for the user's e-mail; nil when there is none. Expired invites are never returned: they may carry a role.
-func findInvite(ctx context.Context, tx pgx.Tx, j *Job, userEmail string) (*invite, error) {
+func findInvite(ctx context.Context, tx querier, j *Job, userEmail string) (*invite, error) {
 	var inv invite
 	if in := j.Request.Invite; in != nil && in.MemberID > 0 && in.Token != "" {
 		err := tx.QueryRow(ctx, `

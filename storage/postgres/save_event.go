@@ -52,7 +52,7 @@ func upsertReturningID(table, col string) string {
 
 // RecordEventSaved records the save_event stage once its event is in the eventstream.
 func (s *Store) RecordEventSaved(ctx context.Context, run Run, detail string) (Outcome, error) {
-	return s.runStage(ctx, ssosetup.StageSaveEvent, run, func(context.Context, pgx.Tx, *Job) (string, string, error) {
+	return s.runStage(ctx, ssosetup.StageSaveEvent, run, func(context.Context, querier, *Job) (string, string, error) {
 		return ssosetup.StageDone, detail, nil
 	})
 }

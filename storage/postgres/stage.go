@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ssosetup/ssosetup"
 	"github.com/ssosetup/ssosetup/storage"
@@ -34,47 +35,81 @@ type Outcome struct {
 // stageFunc does a stage's work inside the job's transaction. It may change j's fact fields. It returns a
 // *ssosetup.JobError for a permanent failure, and must do so before it writes anything: the runner then
 // records the failure in the same transaction, so writes made before the failure would commit with it.
-type stageFunc func(ctx context.Context, tx pgx.Tx, j *Job) (status, detail string, err error)
+type stageFunc func(ctx context.Context, tx querier, j *Job) (status, detail string, err error)
 
 // runStage is the exactly-once frame of every stage: lock the job; if this stage is already recorded return
 // storage.ErrStageDone; otherwise do the work and record the stage and the job's new facts in the same
 // transaction. A permanent failure records the failed stage and fails the job, and is returned.
-func (s *Store) runStage(ctx context.Context, stage string, run Run, fn stageFunc) (Outcome, error) {
-	var out Outcome
-	var jobErr error
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		st, err := lockJob(ctx, tx, run.SetupID, stage)
-		if err != nil {
-			return err
-		}
-		out.Job, out.NextRecorded = st.Job, st.nextRecorded
-		switch {
-		case st.stageRecorded:
-			return storage.ErrStageDone
-		case st.Status == ssosetup.StatusFailed:
-			return ErrJobFinished
-		}
-		j := st.Job
-		status, detail, err := fn(ctx, tx, &j)
-		if je, ok := ssosetup.AsJobError(err); ok {
-			out.Status, out.Detail, out.Job = ssosetup.StageFailed, je.Code, j
-			jobErr = err
-			return recordFailure(ctx, tx, stage, run, &j, je.Code)
-		}
-		if err != nil {
-			return err
-		}
-		out.Status, out.Detail, out.Job = status, detail, j
-		return recordStage(ctx, tx, stage, run, &j, status, detail)
-	})
+//
+// Stages are the hot path (seven per job), so the frame pipelines: BEGIN travels with the lock query and the
+// stage record with COMMIT, two round trips fewer per stage than pgx.BeginFunc.
+func (s *Store) runStage(ctx context.Context, stage string, run Run, fn stageFunc) (out Outcome, err error) {
+	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return out, err
 	}
-	return out, jobErr
+	defer conn.Release()
+	committed := false
+	defer func() {
+		if !committed {
+			rollback(ctx, conn)
+		}
+	}()
+
+	var st jobState
+	batch := &pgx.Batch{}
+	batch.Queue("BEGIN")
+	batch.Queue(lockJobSQL, run.SetupID, stage, ssosetup.NextStage(stage)).QueryRow(func(row pgx.Row) error {
+		st.Job, err = scanJob(row, &st.stageRecorded, &st.nextRecorded)
+		return err
+	})
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+		return out, translate(err)
+	}
+	out.Job, out.NextRecorded = st.Job, st.nextRecorded
+	switch {
+	case st.stageRecorded:
+		return out, storage.ErrStageDone
+	case st.Status == ssosetup.StatusFailed:
+		return out, ErrJobFinished
+	}
+	j := st.Job
+	status, detail, fnErr := fn(ctx, conn, &j)
+	je, failed := ssosetup.AsJobError(fnErr)
+	if fnErr != nil && !failed {
+		return out, fnErr
+	}
+	batch = &pgx.Batch{}
+	if failed {
+		out.Status, out.Detail = ssosetup.StageFailed, je.Code
+		queueFailure(batch, stage, run, &j, je.Code)
+	} else {
+		out.Status, out.Detail = status, detail
+		if err := queueRecord(batch, stage, run, &j, status, detail); err != nil {
+			return out, err
+		}
+	}
+	batch.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+		return out, err
+	}
+	committed = true
+	out.Job = j
+	return out, fnErr
 }
 
-// recordStage writes the stage record and the job's facts in one round trip.
-func recordStage(ctx context.Context, tx pgx.Tx, stage string, run Run, j *Job, status, detail string) error {
+// rollback ends a transaction the runner could not commit; a connection that cannot even roll back is
+// closed, so that the pool never hands out a connection inside a transaction.
+func rollback(ctx context.Context, conn *pgxpool.Conn) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+		_ = conn.Conn().Close(ctx)
+	}
+}
+
+// queueRecord queues the stage record and the job's facts as one statement.
+func queueRecord(batch *pgx.Batch, stage string, run Run, j *Job, status, detail string) error {
 	messages, err := json.Marshal(j.Messages)
 	if err != nil {
 		return err
@@ -87,7 +122,7 @@ func recordStage(ctx context.Context, tx pgx.Tx, stage string, run Run, j *Job, 
 			return err
 		}
 	}
-	_, err = tx.Exec(ctx, `
+	batch.Queue(`
 		WITH rec AS (
 			INSERT INTO setup_stages (setup_id, stage, status, attempts, detail, started_at)
 			VALUES ($1, $2, $3, $4, $5, $6)
@@ -101,12 +136,13 @@ func recordStage(ctx context.Context, tx pgx.Tx, stage string, run Run, j *Job, 
 		run.SetupID, stage, status, run.Attempt, detail, run.StartedAt,
 		nextStage, jobStatus, result,
 		j.OrganizationID, j.AuthProviderID, j.IdentityID, j.MemberID, j.InviteMemberID, j.WasMember, messages)
-	return err
+	return nil
 }
 
-// recordFailure fails the job with code; of the facts only the organization is kept, for the redirect.
-func recordFailure(ctx context.Context, tx pgx.Tx, stage string, run Run, j *Job, code string) error {
-	_, err := tx.Exec(ctx, `
+// queueFailure queues failing the job with code; of the facts only the organization is kept, for the
+// redirect.
+func queueFailure(batch *pgx.Batch, stage string, run Run, j *Job, code string) {
+	batch.Queue(`
 		WITH rec AS (
 			INSERT INTO setup_stages (setup_id, stage, status, attempts, detail, started_at)
 			VALUES ($1, $2, 'failed', $3, $4, $5)
@@ -115,7 +151,6 @@ func recordFailure(ctx context.Context, tx pgx.Tx, stage string, run Run, j *Job
 			organization_id = coalesce(nullif($7, 0), organization_id), finished_at = now(), updated_at = now()
 		WHERE id = $1`,
 		run.SetupID, stage, run.Attempt, code, run.StartedAt, ssosetup.Message(code), j.OrganizationID)
-	return err
 }
 
 // FailJob fails an unfinished job with code outside any stage (retries exhausted, a task that cannot be

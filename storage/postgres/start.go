@@ -15,7 +15,7 @@ func (s *Store) Start(ctx context.Context, run Run) (Outcome, error) {
 	return s.runStage(ctx, ssosetup.StageStart, run, start)
 }
 
-func start(ctx context.Context, tx pgx.Tx, j *Job) (string, string, error) {
+func start(ctx context.Context, tx querier, j *Job) (string, string, error) {
 	r := &j.Request
 	if !r.Authenticated {
 		return "", "", ssosetup.Fail(ssosetup.CodeNotAuthenticated)

@@ -22,6 +22,14 @@ func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
 // Pool returns the store's pool, for health checks and tests.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
+// querier is what stage code needs of a transaction: a pgx.Tx, or a pooled connection inside a transaction
+// the stage runner opened itself.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
 // translate maps driver errors to storage's sentinels at the boundary.
 func translate(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
