@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-
 )
 
 // Audit events (SPEC §7.1).

@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 
-
 	"github.com/ssosetup/ssosetup"
 )
 
