@@ -58,6 +58,7 @@ type env struct {
 	mu      sync.Mutex
 	workers []*exec.Cmd
 	logs    []*bytes.Buffer
+	seeded  int // organizations seeded so far, to keep slugs unique
 }
 
 func newEnv(t *testing.T) *env {
@@ -130,7 +131,7 @@ func (e *env) stopAll() {
 func (e *env) seedAndSubmit(n int) []uuid.UUID {
 	e.t.Helper()
 	ids := make([]uuid.UUID, 0, n)
-	for i := range n {
+	for i := e.seeded; i < e.seeded+n; i++ {
 		var org, owner int64
 		err := e.pool.QueryRow(e.ctx, `
 			WITH o AS (INSERT INTO organizations (slug, name, require_2fa) VALUES ($1, $1, $2) RETURNING id),
@@ -152,6 +153,7 @@ func (e *env) seedAndSubmit(n int) []uuid.UUID {
 		}
 		ids = append(ids, id)
 	}
+	e.seeded += n
 	return ids
 }
 

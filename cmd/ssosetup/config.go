@@ -30,6 +30,9 @@ type config struct {
 	Concurrency       int
 	PollInterval      time.Duration
 	ReconcileInterval time.Duration
+	EventBatchSize    int
+	EventBatchDelay   time.Duration
+	EventBatchBulk    time.Duration
 	ReconcileIdle     time.Duration
 	LogLevel          slog.Level
 	LogFormat         string
@@ -66,6 +69,15 @@ func loadConfig() (config, error) {
 	if c.PollInterval, err = envDuration("WORKER_POLL_INTERVAL", 10*time.Millisecond); err != nil {
 		return c, err
 	}
+	if c.EventBatchSize, err = envInt("EVENT_BATCH_MAX_SIZE", 1000); err != nil {
+		return c, err
+	}
+	if c.EventBatchDelay, err = envDuration("EVENT_BATCH_MAX_DELAY", 5*time.Millisecond); err != nil {
+		return c, err
+	}
+	if c.EventBatchBulk, err = envDuration("EVENT_BATCH_BULK_DELAY", 2*time.Second); err != nil {
+		return c, err
+	}
 	if c.ReconcileInterval, err = envDuration("WORKER_RECONCILE_INTERVAL", 10*time.Second); err != nil {
 		return c, err
 	}
@@ -92,6 +104,9 @@ func (c config) validate() error {
 	}
 	if c.PollInterval < time.Millisecond || c.PollInterval > 5*time.Second {
 		return fmt.Errorf("WORKER_POLL_INTERVAL: must be between 1ms and 5s, got %s", c.PollInterval)
+	}
+	if c.EventBatchSize < 1 || c.EventBatchDelay <= 0 || c.EventBatchBulk <= 0 {
+		return fmt.Errorf("EVENT_BATCH_MAX_SIZE, EVENT_BATCH_MAX_DELAY and EVENT_BATCH_BULK_DELAY: must be positive")
 	}
 	if c.ReconcileInterval < 100*time.Millisecond || c.ReconcileIdle < 100*time.Millisecond {
 		return fmt.Errorf("WORKER_RECONCILE_INTERVAL and WORKER_RECONCILE_IDLE: must be at least 100ms")

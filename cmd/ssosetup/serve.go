@@ -135,6 +135,7 @@ func newWorker(cfg config, d *deps, log *slog.Logger) (*worker.Worker, error) {
 		Redis: d.redis, Store: postgres.NewStore(d.pool), Events: clickhouse.NewEvents(d.ch), Logger: log,
 		Concurrency: cfg.Concurrency, PollInterval: cfg.PollInterval, BaseURL: cfg.BaseURL, Mailer: mailer,
 		ReconcileInterval: cfg.ReconcileInterval, ReconcileIdle: cfg.ReconcileIdle,
+		EventBatchSize: cfg.EventBatchSize, EventBatchDelay: cfg.EventBatchDelay, EventBatchBulkDelay: cfg.EventBatchBulk,
 		Metrics: worker.NewMetrics(prometheus.DefaultRegisterer),
 	}), nil
 }
