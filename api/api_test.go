@@ -20,22 +20,29 @@ import (
 
 const token = "test-token"
 
-func newAPI(t *testing.T) (*httptest.Server, *postgres.Store) {
-	t.Helper()
-	store := postgres.NewStore(storagetest.Postgres(t))
-	opt, err := asynq.ParseRedisURI(storagetest.RedisURL(t))
+// newHandler is the API on a fresh schema and Redis database; its ClickHouse readiness check always fails.
+func newHandler(tb testing.TB) (http.Handler, *postgres.Store) {
+	tb.Helper()
+	store := postgres.NewStore(storagetest.Postgres(tb))
+	opt, err := asynq.ParseRedisURI(storagetest.RedisURL(tb))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	client := asynq.NewClient(opt)
-	t.Cleanup(func() { client.Close() })
-	srv := httptest.NewServer(api.Handler(api.Config{
-		Submitter: enqueue.New(store, client), Store: store, Logger: storagetest.Logger(t), Token: token,
+	tb.Cleanup(func() { client.Close() })
+	return api.Handler(api.Config{
+		Submitter: enqueue.New(store, client), Store: store, Logger: storagetest.Logger(tb), Token: token,
 		Readiness: []api.Check{
 			{Name: "postgres", Ping: store.Pool().Ping},
 			{Name: "clickhouse", Ping: func(context.Context) error { return io.ErrUnexpectedEOF }},
 		},
-	}))
+	}), store
+}
+
+func newAPI(t *testing.T) (*httptest.Server, *postgres.Store) {
+	t.Helper()
+	handler, store := newHandler(t)
+	srv := httptest.NewServer(handler)
 	t.Cleanup(srv.Close)
 	return srv, store
 }

@@ -6,13 +6,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-
-	"github.com/hibiken/asynq"
-
-	"github.com/ssosetup/ssosetup/api"
-	"github.com/ssosetup/ssosetup/enqueue"
-	"github.com/ssosetup/ssosetup/storage/postgres"
-	"github.com/ssosetup/ssosetup/storage/storagetest"
 )
 
 // FuzzCreateSetup posts arbitrary bodies: the answer is 202 or a 4xx error document with a message, never a
@@ -25,14 +18,7 @@ func FuzzCreateSetup(f *testing.F) {
 	f.Add("\x00{")
 	f.Add(`{"organization_slug": "a\u0000b", "user_id": 1, "provider": {"key": "k"}}`)
 	f.Add(`{"organization_id": 1, "user_id": 1, "provider": {"key": "k", "config": {"x": "\u0000"}}}`)
-	store := postgres.NewStore(storagetest.Postgres(f))
-	opt, err := asynq.ParseRedisURI(storagetest.RedisURL(f))
-	if err != nil {
-		f.Fatal(err)
-	}
-	client := asynq.NewClient(opt)
-	f.Cleanup(func() { client.Close() })
-	handler := api.Handler(api.Config{Submitter: enqueue.New(store, client), Store: store, Logger: storagetest.Logger(f), Token: token})
+	handler, _ := newHandler(f)
 	f.Fuzz(func(t *testing.T, body string) {
 		req := httptest.NewRequest(http.MethodPost, "/v1/setups", strings.NewReader(body))
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"log/slog"
 	"net/http"
-	"time"
 
 	"github.com/hibiken/asynq"
 	asynqmetrics "github.com/hibiken/asynq/x/metrics"
@@ -69,18 +68,8 @@ func serveHTTP(ctx context.Context, cfg config, d *deps, log *slog.Logger, token
 		DashboardUser:     cfg.DashboardUser,
 		DashboardPassword: cfg.DashboardPassword,
 	})
-	srv := &http.Server{Addr: cfg.Listen, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
 	log.InfoContext(ctx, "api listening", "addr", cfg.Listen)
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	return srv.Shutdown(shutCtx)
+	return listen(ctx, cfg.Listen, handler)
 }
 
 // dashboard is Asynqmon at /monitoring/, or nil until credentials are configured (it has no auth of its own).

@@ -12,34 +12,12 @@ import (
 
 // runWorker runs the worker with a small HTTP listener for /healthz and /metrics on SSOSETUP_LISTEN.
 func runWorker(ctx context.Context, cfg config, log *slog.Logger) error {
-	d, err := openDeps(ctx, cfg, log, workerPoolSize(cfg))
-	if err != nil {
-		return err
-	}
-	defer d.close()
-	w, err := newWorker(cfg, d, log)
-	if err != nil {
-		return err
-	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}`)) })
 	mux.Handle("GET /metrics", promhttp.Handler())
-	srv := &http.Server{Addr: cfg.Listen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return w.Run(ctx) })
-	g.Go(func() error {
-		if err := srv.ListenAndServe(); err != http.ErrServerClosed {
-			return err
-		}
-		return nil
+	return withWorker(ctx, cfg, log, 0, func(ctx context.Context, _ *deps) error {
+		return listen(ctx, cfg.Listen, mux)
 	})
-	g.Go(func() error {
-		<-ctx.Done()
-		shutCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(shutCtx)
-	})
-	return g.Wait()
 }
 
 // runAll is the single-machine default: migrate, then the worker and the API in one process.
@@ -54,7 +32,15 @@ func runAll(ctx context.Context, cfg config, log *slog.Logger, args []string) er
 	if err := migrate(ctx, cfg, log); err != nil {
 		return err
 	}
-	d, err := openDeps(ctx, cfg, log, workerPoolSize(cfg)+4)
+	return withWorker(ctx, cfg, log, 4, func(ctx context.Context, d *deps) error {
+		return serveHTTP(ctx, cfg, d, log, cfg.APIToken)
+	})
+}
+
+// withWorker opens the clients (the worker's Postgres pool plus extraConns), then runs the worker and
+// serve side by side until ctx is done or either fails.
+func withWorker(ctx context.Context, cfg config, log *slog.Logger, extraConns int32, serve func(context.Context, *deps) error) error {
+	d, err := openDeps(ctx, cfg, log, workerPoolSize(cfg)+extraConns)
 	if err != nil {
 		return err
 	}
@@ -65,8 +51,23 @@ func runAll(ctx context.Context, cfg config, log *slog.Logger, args []string) er
 	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return w.Run(ctx) })
-	g.Go(func() error { return serveHTTP(ctx, cfg, d, log, cfg.APIToken) })
+	g.Go(func() error { return serve(ctx, d) })
 	return g.Wait()
+}
+
+// listen serves handler on addr until ctx is done, then drains it.
+func listen(ctx context.Context, addr string, handler http.Handler) error {
+	srv := &http.Server{Addr: addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutCtx)
 }
 
 // workerPoolSize bounds the worker's Postgres connections: most of a high concurrency waits on the
