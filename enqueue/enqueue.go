@@ -74,10 +74,7 @@ func (s *Submitter) Submit(ctx context.Context, req ssosetup.Request, opts Optio
 	if err != nil {
 		return uuid.Nil, false, fmt.Errorf("record setup: %w", err)
 	}
-	if err := Stage(ctx, s.client, ssosetup.StageStart, id, queue); err != nil {
-		return id, created, err
-	}
-	return id, created, nil
+	return id, created, Stage(ctx, s.client, ssosetup.StageStart, id, queue)
 }
 
 // Stage enqueues a job's stage under its deterministic task id; a task that is already there counts as

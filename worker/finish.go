@@ -31,7 +31,11 @@ func (w *Worker) finish(ctx context.Context, run postgres.Run) (postgres.Outcome
 			return out, fmt.Errorf("enqueue e-mails of setup %s: %w", j.ID, eerr)
 		}
 	}
-	w.signals.wake()
+	// Only a setup (sso_enabled) or an accepted invite (member_joined) wrote a signal; the forwarder's
+	// periodic round catches anything else.
+	if j.Flow == ssosetup.FlowSetup || j.InviteMemberID != 0 {
+		w.signals.wake()
+	}
 	if err == nil {
 		w.log.InfoContext(ctx, "setup succeeded", "setup_id", j.ID, "flow", j.Flow, "organization_id", j.OrganizationID)
 	}

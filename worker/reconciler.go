@@ -33,20 +33,13 @@ type reconciler struct {
 const reconcileBatch = 2000
 
 func (r *reconciler) run(ctx context.Context) {
-	ticker := time.NewTicker(r.interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-		}
+	every(ctx, r.interval, nil, func(ctx context.Context) {
 		if n, err := r.round(ctx); err != nil && ctx.Err() == nil {
 			r.log.WarnContext(ctx, "reconcile round failed; will retry", "error", err.Error())
 		} else if n > 0 {
 			r.log.InfoContext(ctx, "reconciler re-enqueued lost tasks", "tasks", n)
 		}
-	}
+	})
 }
 
 // round runs one reconciliation and returns how many tasks it enqueued.

@@ -30,26 +30,36 @@ func (f *signalForwarder) wake() {
 }
 
 func (f *signalForwarder) run(ctx context.Context) {
-	ticker := time.NewTicker(f.interval)
+	every(ctx, f.interval, f.wakeup, f.deliver)
+}
+
+// deliver delivers every pending signal, a hundred per transaction.
+func (f *signalForwarder) deliver(ctx context.Context) {
+	for {
+		n, err := f.store.DeliverSignals(ctx, 100)
+		if err != nil {
+			if ctx.Err() == nil {
+				f.log.WarnContext(ctx, "signal delivery failed; will retry", "error", err.Error())
+			}
+			break
+		}
+		if n < 100 {
+			break
+		}
+	}
+}
+
+// every runs fn each interval, and also whenever wake receives (nil: never), until ctx is done.
+func every(ctx context.Context, interval time.Duration, wake <-chan struct{}, fn func(context.Context)) {
+	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-ticker.C:
-		case <-f.wakeup:
+		case <-wake:
 		}
-		for {
-			n, err := f.store.DeliverSignals(ctx, 100)
-			if err != nil {
-				if ctx.Err() == nil {
-					f.log.WarnContext(ctx, "signal delivery failed; will retry", "error", err.Error())
-				}
-				break
-			}
-			if n < 100 {
-				break
-			}
-		}
+		fn(ctx)
 	}
 }

@@ -48,9 +48,6 @@ func (e *Events) Insert(ctx context.Context, events []eventstream.Event) error {
 	return nil
 }
 
-// Ping checks that ClickHouse answers.
-func (e *Events) Ping(ctx context.Context) error { return e.conn.Ping(ctx) }
-
 func nonNilStrings(s []string) []string {
 	if s == nil {
 		return []string{}
