@@ -17,6 +17,12 @@ type eventWriter interface {
 // is written. While one INSERT runs, the events that arrive meanwhile gather into the next, so batches grow
 // with load by themselves; when idle, an event waits at most maxDelay for company.
 //
+// A batch also goes once every task the worker is running has been waiting in it for idleGrace: then no
+// other event can join (the handlers that could are all here, and the queues gave the worker nothing new for
+// longer than its poll interval), and waiting out a bulk delay would only leave the machine idle. This is
+// what keeps the tail of a bulk load, and a worker whose slots are all waiting, moving. The grace matters:
+// between two tasks there are instants when nothing else runs even though the queue is full.
+//
 // Asynq's own group aggregation was not chosen: its grace period is at least a second, which every setup
 // would pay even on an idle system, while an INSERT here costs about the same for 1 row as for 1,000.
 type eventBatcher struct {
@@ -26,7 +32,12 @@ type eventBatcher struct {
 	bulkDelay time.Duration
 	requests  chan saveRequest
 	observe   func(rows int, took time.Duration, err error)
+	running   func() int // tasks the worker is running, this batch's waiters included; nil: unknown
+	idleGrace time.Duration
 }
+
+// idleCheck is how often a waiting batch checks whether the worker's other tasks have finished.
+const idleCheck = 5 * time.Millisecond
 
 type saveRequest struct {
 	ev    eventstream.Event
@@ -34,12 +45,17 @@ type saveRequest struct {
 	done  chan error
 }
 
-func newEventBatcher(w eventWriter, maxBatch int, maxDelay, bulkDelay time.Duration, observe func(int, time.Duration, error)) *eventBatcher {
+func newEventBatcher(w eventWriter, maxBatch int, maxDelay, bulkDelay time.Duration, observe func(int, time.Duration, error), running func() int, idleGrace time.Duration) *eventBatcher {
 	if observe == nil {
 		observe = func(int, time.Duration, error) {}
 	}
 	return &eventBatcher{w: w, maxBatch: maxBatch, maxDelay: maxDelay, bulkDelay: bulkDelay,
-		requests: make(chan saveRequest), observe: observe}
+		requests: make(chan saveRequest), observe: observe, running: running, idleGrace: idleGrace}
+}
+
+// othersDone reports whether every running task is waiting in a batch of n.
+func (b *eventBatcher) othersDone(n int) bool {
+	return b.running != nil && n >= b.running()
 }
 
 // Save writes ev as part of a batch and returns the batch's INSERT error. ev waits at most maxDelay for
@@ -73,6 +89,8 @@ func (b *eventBatcher) run(ctx context.Context) {
 		// The batch goes when its most impatient event has waited long enough.
 		deadline := time.Now().Add(batch[0].delay)
 		timer := time.NewTimer(batch[0].delay)
+		check := time.NewTicker(idleCheck)
+		var allWaitingSince time.Time
 	collect:
 		for len(batch) < b.maxBatch {
 			select {
@@ -82,6 +100,15 @@ func (b *eventBatcher) run(ctx context.Context) {
 					deadline = d
 					timer.Reset(time.Until(deadline))
 				}
+			case now := <-check.C:
+				switch {
+				case !b.othersDone(len(batch)):
+					allWaitingSince = time.Time{}
+				case allWaitingSince.IsZero():
+					allWaitingSince = now
+				case now.Sub(allWaitingSince) >= b.idleGrace:
+					break collect
+				}
 			case <-timer.C:
 				break collect
 			case <-ctx.Done():
@@ -89,6 +116,7 @@ func (b *eventBatcher) run(ctx context.Context) {
 			}
 		}
 		timer.Stop()
+		check.Stop()
 		b.flush(batch)
 	}
 }

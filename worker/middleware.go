@@ -12,9 +12,12 @@ import (
 	"github.com/ssosetup/ssosetup/tasks"
 )
 
-// logTasks logs every task run at debug level with its duration; errors are logged once, by handleError.
-func (w *Worker) logTasks(next asynq.Handler) asynq.Handler {
+// trackTasks counts the tasks being handled (the event batcher needs to know) and logs every task run at
+// debug level with its duration; errors are logged once, by handleError.
+func (w *Worker) trackTasks(next asynq.Handler) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		w.running.Add(1)
+		defer w.running.Add(-1)
 		began := time.Now()
 		err := next.ProcessTask(ctx, t)
 		id, _ := asynq.GetTaskID(ctx)

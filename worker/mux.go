@@ -10,7 +10,7 @@ import (
 // mux registers every handler under its task type, behind the logging middleware.
 func (w *Worker) mux() *asynq.ServeMux {
 	mux := asynq.NewServeMux()
-	mux.Use(w.logTasks)
+	mux.Use(w.trackTasks)
 	mux.Handle(tasks.StageType(ssosetup.StageStart), w.stage(ssosetup.StageStart, w.store.Start))
 	mux.Handle(tasks.StageType(ssosetup.StageDisable2FA), w.stage(ssosetup.StageDisable2FA, w.disable2FA))
 	mux.Handle(tasks.StageType(ssosetup.StageAttachIdentity), w.stage(ssosetup.StageAttachIdentity, w.store.AttachIdentity))

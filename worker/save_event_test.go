@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -185,7 +186,7 @@ func TestEventBatcherGroupsConcurrentSaves(t *testing.T) {
 			inserts++
 			rows += n
 		}
-	})
+	}, nil, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); b.run(ctx) }()
@@ -213,5 +214,51 @@ func TestEventBatcherGroupsConcurrentSaves(t *testing.T) {
 	}
 	if inserts == 0 || rows/inserts < 20 {
 		t.Errorf("%d INSERTs for %d events: not batched", inserts, rows)
+	}
+}
+
+// A bulk batch does not wait out its delay once every running task is waiting in it: nothing else could join.
+func TestEventBatcherFlushesWhenAllTasksWait(t *testing.T) {
+	t.Parallel()
+	conn, err := clickhouse.Open(context.Background(), storagetest.ClickHouseURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const n = 50
+	var inserts, rows atomic.Int64
+	var running atomic.Int64
+	running.Store(n)
+	b := newEventBatcher(clickhouse.NewEvents(conn), 1000, time.Hour, time.Hour, func(r int, _ time.Duration, err error) {
+		if err == nil {
+			inserts.Add(1)
+			rows.Add(int64(r))
+		}
+	}, func() int { return int(running.Load()) }, 20*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go b.run(ctx)
+
+	saved := make(chan error, n)
+	for i := range n {
+		go func() {
+			ev := eventstream.Build(eventstream.Job{SetupID: uuid.New(), OrganizationID: int64(i + 1), CreatedAt: time.Now()})
+			saved <- b.Save(context.Background(), ev, true)
+		}()
+	}
+	// An hour's delay: only the all-waiting rule can flush these before the deadline below.
+	deadline := time.After(time.Minute)
+	for range n {
+		select {
+		case err := <-saved:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-deadline:
+			t.Fatalf("the batch was not flushed with all %d running tasks waiting in it (%d INSERTs so far)", n, inserts.Load())
+		}
+	}
+	if inserts.Load() != 1 || rows.Load() != n {
+		t.Errorf("%d INSERTs with %d rows, want 1 with %d", inserts.Load(), rows.Load(), n)
 	}
 }

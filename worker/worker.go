@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -88,6 +89,7 @@ type Worker struct {
 	metrics *Metrics
 	stats   redis.UniversalClient
 	recon   *reconciler
+	running atomic.Int64 // tasks being handled now
 }
 
 // New builds a worker; Run starts it.
@@ -99,7 +101,7 @@ func New(cfg Config) *Worker {
 	w.recon = &reconciler{store: cfg.Store, client: w.client, rdb: w.stats, log: cfg.Logger,
 		interval: cfg.ReconcileInterval, idle: cfg.ReconcileIdle, failJob: w.failJob}
 	w.batcher = newEventBatcher(cfg.Events, cfg.EventBatchSize, cfg.EventBatchDelay, cfg.EventBatchBulkDelay,
-		w.observeInsert)
+		w.observeInsert, func() int { return int(w.running.Load()) }, 2*cfg.PollInterval)
 	w.server = asynq.NewServer(cfg.Redis, asynq.Config{
 		Concurrency:       cfg.Concurrency,
 		Queues:            tasks.QueuePriorities,
