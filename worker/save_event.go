@@ -32,7 +32,12 @@ func (w *Worker) saveEvent(ctx context.Context, run postgres.Run) (postgres.Outc
 	if err := w.batcher.Save(ctx, ev, out.Job.Queue == tasks.QueueBulk); err != nil {
 		return out, fmt.Errorf("save event: %w", err)
 	}
-	return w.store.RecordEventSaved(ctx, run, "event "+ev.EventID.String())
+	detail := "event " + ev.EventID.String()
+	if err := w.store.RecordEventSaved(ctx, run, detail); err != nil {
+		return out, err
+	}
+	out.Status, out.Detail = ssosetup.StageDone, detail
+	return out, nil
 }
 
 // eventJob is what the eventstream needs of a job.

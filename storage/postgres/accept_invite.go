@@ -18,7 +18,7 @@ func (s *Store) AcceptInvite(ctx context.Context, run Run) (Outcome, error) {
 // DetailDuplicateInviteRemoved is the outcome detail when a member's duplicate invite was deleted.
 const DetailDuplicateInviteRemoved = "Pending org invite not accepted - User already org member"
 
-func acceptInvite(ctx context.Context, tx querier, j *Job) (string, string, error) {
+func acceptInvite(ctx context.Context, tx *stageTx, j *Job) (string, string, error) {
 	if j.InviteMemberID != 0 {
 		return accept(ctx, tx, j)
 	}
@@ -39,7 +39,7 @@ func acceptInvite(ctx context.Context, tx querier, j *Job) (string, string, erro
 	return ssosetup.StageDone, DetailDuplicateInviteRemoved, nil
 }
 
-func accept(ctx context.Context, tx querier, j *Job) (string, string, error) {
+func accept(ctx context.Context, tx *stageTx, j *Job) (string, string, error) {
 	var requiresSSO, hasIdentity bool
 	err := tx.QueryRow(ctx, `
 		SELECT NOT p.allow_unlinked,
@@ -83,13 +83,13 @@ func accept(ctx context.Context, tx querier, j *Job) (string, string, error) {
 	j.MemberID = j.InviteMemberID
 	userID := j.Request.UserID
 	data := map[string]any{"email": email, "role": role, "invite_status": "approved", "user": userID}
-	if err := audit(ctx, tx, j, auditMemberAcceptInvite, j.MemberID, &userID, data); err != nil {
+	if err := audit(tx, j, auditMemberAcceptInvite, j.MemberID, &userID, data); err != nil {
 		return "", "", err
 	}
-	if err := audit(ctx, tx, j, auditMemberAdd, j.MemberID, &userID, data); err != nil {
+	if err := audit(tx, j, auditMemberAdd, j.MemberID, &userID, data); err != nil {
 		return "", "", err
 	}
-	err = signal(ctx, tx, j, signalMemberJoined, map[string]any{"user_id": userID, "organization_member_id": j.MemberID})
+	err = signal(tx, j, signalMemberJoined, map[string]any{"user_id": userID, "organization_member_id": j.MemberID})
 	if err != nil {
 		return "", "", err
 	}

@@ -18,7 +18,7 @@ func (s *Store) AttachIdentity(ctx context.Context, run Run) (Outcome, error) {
 	return s.runStage(ctx, ssosetup.StageAttachIdentity, run, attachIdentity)
 }
 
-func attachIdentity(ctx context.Context, tx querier, j *Job) (string, string, error) {
+func attachIdentity(ctx context.Context, tx *stageTx, j *Job) (string, string, error) {
 	if j.Flow == ssosetup.FlowSetup {
 		if err := createProvider(ctx, tx, j); err != nil {
 			return "", "", err
@@ -41,7 +41,7 @@ func attachIdentity(ctx context.Context, tx querier, j *Job) (string, string, er
 		return ssosetup.StageDone, "identity re-linked", nil
 	}
 	userID := j.Request.UserID
-	err = audit(ctx, tx, j, auditIdentityLink, j.IdentityID, &userID, map[string]any{
+	err = audit(tx, j, auditIdentityLink, j.IdentityID, &userID, map[string]any{
 		"user_id": userID, "data": redact.Map(nonNil(j.Request.Identity.Data)),
 	})
 	if err != nil {
@@ -53,7 +53,7 @@ func attachIdentity(ctx context.Context, tx querier, j *Job) (string, string, er
 
 // createProvider creates the organization's auth provider. The organization_id unique index decides between
 // concurrent setups: the loser's insert does nothing and its job fails already_configured.
-func createProvider(ctx context.Context, tx querier, j *Job) error {
+func createProvider(ctx context.Context, tx *stageTx, j *Job) error {
 	config, err := json.Marshal(nonNil(j.Request.Provider.Config))
 	if err != nil {
 		return err
@@ -70,7 +70,7 @@ func createProvider(ctx context.Context, tx querier, j *Job) error {
 
 // linkIdentity finds the identity by ident, else by user (the IdP's id for the user changed), and points it
 // at the acting user, or creates it. It reports whether the identity is new.
-func linkIdentity(ctx context.Context, tx querier, j *Job) (bool, error) {
+func linkIdentity(ctx context.Context, tx *stageTx, j *Job) (bool, error) {
 	provider, user, ident := j.AuthProviderID, j.Request.UserID, j.Request.Identity.ID
 	var owner int64
 	var oldData map[string]any

@@ -1,9 +1,6 @@
 package postgres
 
-import (
-	"context"
-	"encoding/json"
-)
+import "encoding/json"
 
 // Audit events (SPEC §7.1).
 const (
@@ -15,32 +12,32 @@ const (
 	auditInviteRequestRemove = "invite-request.remove"
 )
 
-// audit writes one audit entry of the job's acting user. Entries are unique per (setup, event), so a stage
-// that runs again cannot write its entry twice.
-func audit(ctx context.Context, tx querier, j *Job, event string, target int64, targetUser *int64, data any) error {
+// audit queues one audit entry of the job's acting user on the stage's transaction. Entries are unique per
+// (setup, event), so a stage that runs again cannot write its entry twice.
+func audit(tx *stageTx, j *Job, event string, target int64, targetUser *int64, data any) error {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `
+	tx.later(`
 		INSERT INTO audit_log_entries (organization_id, setup_id, event, actor_user_id, actor_label,
 			target_object_id, target_user_id, ip_address, data)
 		VALUES ($1, $2, $3, $4, coalesce((SELECT username FROM users WHERE id = $4), ''), $5, $6, $7, $8)
 		ON CONFLICT (setup_id, event) WHERE setup_id IS NOT NULL DO NOTHING`,
 		j.OrganizationID, j.ID, event, j.Request.UserID, target, targetUser, j.ipAddress(), raw)
-	return err
+	return nil
 }
 
-// signal writes an outbox row in the caller's transaction, so that it exists if and only if the change it
+// signal queues an outbox row on the stage's transaction, so that it exists if and only if the change it
 // announces committed; the worker's forwarder delivers it.
-func signal(ctx context.Context, tx querier, j *Job, name string, args map[string]any) error {
+func signal(tx *stageTx, j *Job, name string, args map[string]any) error {
 	raw, err := json.Marshal(args)
 	if err != nil {
 		return err
 	}
-	_, err = tx.Exec(ctx, `
+	tx.later(`
 		INSERT INTO signals (setup_id, name, organization_id, args) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (setup_id, name) WHERE setup_id IS NOT NULL DO NOTHING`,
 		j.ID, name, j.OrganizationID, raw)
-	return err
+	return nil
 }

@@ -12,7 +12,7 @@ func (s *Store) Disable2FA(ctx context.Context, run Run) (Outcome, error) {
 	return s.runStage(ctx, ssosetup.StageDisable2FA, run, disable2FA)
 }
 
-func disable2FA(ctx context.Context, tx querier, j *Job) (string, string, error) {
+func disable2FA(ctx context.Context, tx *stageTx, j *Job) (string, string, error) {
 	if j.Flow != ssosetup.FlowSetup {
 		return ssosetup.StageSkipped, "link flow", nil
 	}
@@ -24,7 +24,7 @@ func disable2FA(ctx context.Context, tx querier, j *Job) (string, string, error)
 	if tag.RowsAffected() == 0 {
 		return ssosetup.StageSkipped, "require_2fa was not set", nil
 	}
-	err = audit(ctx, tx, j, auditOrgEdit, j.OrganizationID, nil,
+	err = audit(tx, j, auditOrgEdit, j.OrganizationID, nil,
 		map[string]string{"require_2fa": "to False when enabling SSO"})
 	if err != nil {
 		return "", "", err

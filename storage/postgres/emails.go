@@ -30,40 +30,32 @@ type MissingLinkEmails struct {
 // not sent yet. storage.ErrNotFound when the actor or the organization is gone.
 func (s *Store) RecordMissingLinkEmails(ctx context.Context, req MissingLinkEmails) ([]Email, error) {
 	var out []Email
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		var actorEmail, orgName, slug string
-		err := tx.QueryRow(ctx, `
-			SELECT u.email, o.name, o.slug FROM users u, organizations o WHERE u.id = $1 AND o.id = $2`,
-			req.ActorUserID, req.OrganizationID).Scan(&actorEmail, &orgName, &slug)
-		if err != nil {
-			return translate(err)
-		}
+	var actorEmail, orgName, slug string
+	err := s.inTwoTrips(ctx, func(b *pgx.Batch) {
+		b.Queue(`SELECT u.email, o.name, o.slug FROM users u, organizations o WHERE u.id = $1 AND o.id = $2`,
+			req.ActorUserID, req.OrganizationID).QueryRow(func(row pgx.Row) error {
+			return translate(row.Scan(&actorEmail, &orgName, &slug))
+		})
+	}, func(b *pgx.Batch) error {
 		subject := "Action Required for " + orgName
 		body := fmt.Sprintf("%s has configured %s single sign-on for %s.\n\n"+
 			"Link your account to keep access to the organization:\n%s/auth/login/%s/\n",
 			actorEmail, req.Provider, orgName, req.BaseURL, slug)
-		_, err = tx.Exec(ctx, `
+		b.Queue(`
 			INSERT INTO outbound_emails (setup_id, organization_id, member_id, to_address, subject, body)
 			SELECT $1, m.organization_id, m.id, coalesce(u.email, m.email), $3, $4
 			FROM organization_members m LEFT JOIN users u ON u.id = m.user_id
 			WHERE m.organization_id = $2 AND NOT m.sso_linked AND coalesce(u.email, m.email, '') <> ''
 			ON CONFLICT (setup_id, member_id) DO NOTHING`, req.SetupID, req.OrganizationID, subject, body)
-		if err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `UPDATE setups SET emails_recorded_at = now() WHERE id = $1 AND emails_recorded_at IS NULL`,
+		b.Queue(`UPDATE setups SET emails_recorded_at = now() WHERE id = $1 AND emails_recorded_at IS NULL`,
 			req.SetupID)
-		if err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, `
+		b.Queue(`
 			SELECT id, to_address, subject, body FROM outbound_emails WHERE setup_id = $1 AND sent_at IS NULL
-			ORDER BY id`, req.SetupID)
-		if err != nil {
+			ORDER BY id`, req.SetupID).Query(func(rows pgx.Rows) (err error) {
+			out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Email])
 			return err
-		}
-		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Email])
-		return err
+		})
+		return nil
 	})
 	return out, err
 }

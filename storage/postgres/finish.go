@@ -14,16 +14,16 @@ func (s *Store) Finish(ctx context.Context, run Run) (Outcome, error) {
 	return s.runStage(ctx, ssosetup.StageFinish, run, finish)
 }
 
-func finish(ctx context.Context, tx querier, j *Job) (string, string, error) {
+func finish(ctx context.Context, tx *stageTx, j *Job) (string, string, error) {
 	if j.Flow == ssosetup.FlowSetup {
 		p := j.Request.Provider
-		err := audit(ctx, tx, j, auditSSOEnable, j.AuthProviderID, nil, map[string]any{
+		err := audit(tx, j, auditSSOEnable, j.AuthProviderID, nil, map[string]any{
 			"provider": p.Key, "config": redact.Map(nonNil(p.Config)),
 		})
 		if err != nil {
 			return "", "", err
 		}
-		err = signal(ctx, tx, j, signalSSOEnabled, map[string]any{"user_id": j.Request.UserID, "provider": p.Key})
+		err = signal(tx, j, signalSSOEnabled, map[string]any{"user_id": j.Request.UserID, "provider": p.Key})
 		if err != nil {
 			return "", "", err
 		}

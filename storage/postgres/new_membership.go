@@ -22,7 +22,7 @@ type invite struct {
 	email  string
 }
 
-func newMembership(ctx context.Context, tx querier, j *Job) (string, string, error) {
+func newMembership(ctx context.Context, tx *stageTx, j *Job) (string, string, error) {
 	var userEmail, username string
 	err := tx.QueryRow(ctx, `
 		SELECT u.email, u.username, coalesce(m.id, 0) FROM users u
@@ -47,7 +47,7 @@ func newMembership(ctx context.Context, tx querier, j *Job) (string, string, err
 		if _, err := tx.Exec(ctx, `DELETE FROM organization_members WHERE id = $1`, inv.id); err != nil {
 			return "", "", err
 		}
-		if err := audit(ctx, tx, j, auditInviteRequestRemove, inv.id, nil, map[string]string{"email": inv.email}); err != nil {
+		if err := audit(tx, j, auditInviteRequestRemove, inv.id, nil, map[string]string{"email": inv.email}); err != nil {
 			return "", "", err
 		}
 		detail = "invite request replaced by a membership"
@@ -68,7 +68,7 @@ func newMembership(ctx context.Context, tx querier, j *Job) (string, string, err
 		return "", "", err
 	}
 	userID := j.Request.UserID
-	err = audit(ctx, tx, j, auditMemberAdd, j.MemberID, &userID, map[string]any{
+	err = audit(tx, j, auditMemberAdd, j.MemberID, &userID, map[string]any{
 		"email": userEmail, "role": role, "invite_status": "approved", "user": userID,
 	})
 	if err != nil {

@@ -4,9 +4,8 @@ import (
 	"context"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/ssosetup/ssosetup"
+	"github.com/ssosetup/ssosetup/storage"
 )
 
 // UpsertReleaseEnvironment records the release and environment an event names (Sentry's adjacent models):
@@ -16,43 +15,50 @@ func (s *Store) UpsertReleaseEnvironment(ctx context.Context, org int64, release
 	if release == "" && environment == "" {
 		return nil
 	}
-	return s.inTx(ctx, func(tx pgx.Tx) error {
-		var relID, envID int64
-		if release != "" {
-			if err := tx.QueryRow(ctx, upsertReturningID("releases", "version"), org, release).Scan(&relID); err != nil {
-				return err
-			}
-		}
-		if environment != "" {
-			if err := tx.QueryRow(ctx, upsertReturningID("environments", "name"), org, environment).Scan(&envID); err != nil {
-				return err
-			}
-		}
-		if relID == 0 || envID == 0 {
-			return nil
-		}
-		_, err := tx.Exec(ctx, `
-			INSERT INTO release_environments (organization_id, release_id, environment_id, first_seen, last_seen)
-			VALUES ($1, $2, $3, $4, $4)
-			ON CONFLICT (organization_id, release_id, environment_id) DO UPDATE SET last_seen = excluded.last_seen
-			WHERE release_environments.last_seen < excluded.last_seen - interval '60 seconds'`,
-			org, relID, envID, seen)
+	// One statement, so one round trip and its own transaction. The no-op DO UPDATEs make RETURNING see an
+	// existing row, and wait for a concurrent insert instead of failing on it.
+	_, err := s.pool.Exec(ctx, `
+		WITH rel AS (
+			INSERT INTO releases (organization_id, version) SELECT $1, $2 WHERE $2 <> ''
+			ON CONFLICT (organization_id, version) DO UPDATE SET version = excluded.version RETURNING id
+		), env AS (
+			INSERT INTO environments (organization_id, name) SELECT $1, $3 WHERE $3 <> ''
+			ON CONFLICT (organization_id, name) DO UPDATE SET name = excluded.name RETURNING id
+		)
+		INSERT INTO release_environments (organization_id, release_id, environment_id, first_seen, last_seen)
+		SELECT $1, rel.id, env.id, $4, $4 FROM rel, env
+		ON CONFLICT (organization_id, release_id, environment_id) DO UPDATE SET last_seen = excluded.last_seen
+		WHERE release_environments.last_seen < excluded.last_seen - interval '60 seconds'`,
+		org, release, environment, seen)
+	return err
+}
+
+// RecordEventSaved records the save_event stage once its event is in the eventstream. The stage changed no
+// job fact and wrote nothing else to Postgres, so it needs no lock: one statement records it, and the stage
+// record's primary key decides between concurrent runs. storage.ErrStageDone when another run recorded it
+// first, ErrJobFinished when the job failed meanwhile.
+func (s *Store) RecordEventSaved(ctx context.Context, run Run, detail string) error {
+	var recorded, running bool
+	err := s.pool.QueryRow(ctx, `
+		WITH job AS (SELECT id FROM setups WHERE id = $1 AND status = 'running'),
+		rec AS (
+			INSERT INTO setup_stages (setup_id, stage, status, attempts, detail, started_at)
+			SELECT id, $2, 'done', $3, $4, $5 FROM job
+			ON CONFLICT (setup_id, stage) DO NOTHING RETURNING setup_id
+		), moved AS (
+			UPDATE setups SET stage = $6, updated_at = now() WHERE id = (SELECT setup_id FROM rec)
+		)
+		SELECT EXISTS (SELECT 1 FROM rec), EXISTS (SELECT 1 FROM job)`,
+		run.SetupID, ssosetup.StageSaveEvent, run.Attempt, detail, run.StartedAt,
+		ssosetup.NextStage(ssosetup.StageSaveEvent)).Scan(&recorded, &running)
+	switch {
+	case err != nil:
 		return err
-	})
-}
-
-// upsertReturningID inserts (organization_id, col) unless present and returns the row's id either way. The
-// no-op DO UPDATE makes RETURNING see an existing row without a second query, and waits for a concurrent
-// insert instead of failing on it.
-func upsertReturningID(table, col string) string {
-	return `INSERT INTO ` + table + ` (organization_id, ` + col + `) VALUES ($1, $2)
-		ON CONFLICT (organization_id, ` + col + `) DO UPDATE SET ` + col + ` = excluded.` + col + `
-		RETURNING id`
-}
-
-// RecordEventSaved records the save_event stage once its event is in the eventstream.
-func (s *Store) RecordEventSaved(ctx context.Context, run Run, detail string) (Outcome, error) {
-	return s.runStage(ctx, ssosetup.StageSaveEvent, run, func(context.Context, querier, *Job) (string, string, error) {
-		return ssosetup.StageDone, detail, nil
-	})
+	case recorded:
+		return nil
+	case !running:
+		return ErrJobFinished
+	default:
+		return storage.ErrStageDone
+	}
 }

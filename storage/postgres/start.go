@@ -15,7 +15,7 @@ func (s *Store) Start(ctx context.Context, run Run) (Outcome, error) {
 	return s.runStage(ctx, ssosetup.StageStart, run, start)
 }
 
-func start(ctx context.Context, tx querier, j *Job) (string, string, error) {
+func start(ctx context.Context, tx *stageTx, j *Job) (string, string, error) {
 	r := &j.Request
 	if !r.Authenticated {
 		return "", "", ssosetup.Fail(ssosetup.CodeNotAuthenticated)
@@ -23,29 +23,26 @@ func start(ctx context.Context, tx querier, j *Job) (string, string, error) {
 	if r.UserID != r.PipelineUserID {
 		return "", "", ssosetup.Fail(ssosetup.CodeUIDMismatch)
 	}
+	// One query for the organization, its provider and the user: a missing user leaves active null.
 	var providerID *int64
 	var providerKey *string
+	var active *bool
 	err := tx.QueryRow(ctx, `
-		SELECT o.id, o.slug, p.id, p.provider FROM organizations o
+		SELECT o.id, o.slug, p.id, p.provider, u.is_active, EXISTS (SELECT 1 FROM organization_members m
+			WHERE m.organization_id = o.id AND m.user_id = u.id)
+		FROM organizations o
 		LEFT JOIN auth_providers p ON p.organization_id = o.id
-		WHERE o.id = $1 OR ($1 = 0 AND o.slug = $2)`, r.OrganizationID, r.OrganizationSlug).
-		Scan(&j.OrganizationID, &j.OrgSlug, &providerID, &providerKey)
+		LEFT JOIN users u ON u.id = $3
+		WHERE o.id = $1 OR ($1 = 0 AND o.slug = $2)`, r.OrganizationID, r.OrganizationSlug, r.UserID).
+		Scan(&j.OrganizationID, &j.OrgSlug, &providerID, &providerKey, &active, &j.WasMember)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", "", ssosetup.Fail(ssosetup.CodeOrgNotFound)
 	}
 	if err != nil {
 		return "", "", err
 	}
-	var active bool
-	err = tx.QueryRow(ctx, `
-		SELECT u.is_active, EXISTS (SELECT 1 FROM organization_members m
-			WHERE m.organization_id = $2 AND m.user_id = u.id)
-		FROM users u WHERE u.id = $1`, r.UserID, j.OrganizationID).Scan(&active, &j.WasMember)
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && !active) {
+	if active == nil || !*active {
 		return "", "", ssosetup.Fail(ssosetup.CodeUserNotFound)
-	}
-	if err != nil {
-		return "", "", err
 	}
 	if r.Identity.ID == "" {
 		return "", "", ssosetup.Fail(ssosetup.CodeInvalidIdentity)

@@ -44,7 +44,31 @@ func isUniqueViolation(err error, constraint string) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "23505" && (constraint == "" || pgErr.ConstraintName == constraint)
 }
 
-// inTx runs fn in a transaction that commits when fn returns nil.
-func (s *Store) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
-	return pgx.BeginFunc(ctx, s.pool, fn)
+// inTwoTrips runs a transaction in two round trips: BEGIN and the statements read queues, then the
+// statements write queues (it may use what read's callbacks scanned) and COMMIT. write returning an error,
+// or any statement failing, rolls the transaction back.
+func (s *Store) inTwoTrips(ctx context.Context, read func(*pgx.Batch), write func(*pgx.Batch) error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	batch := &pgx.Batch{}
+	batch.Queue("BEGIN")
+	read(batch)
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+		rollback(ctx, conn)
+		return err
+	}
+	batch = &pgx.Batch{}
+	if err := write(batch); err != nil {
+		rollback(ctx, conn)
+		return err
+	}
+	batch.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+		rollback(ctx, conn)
+		return err
+	}
+	return nil
 }
