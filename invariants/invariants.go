@@ -5,6 +5,7 @@ package invariants
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/google/uuid"
@@ -49,6 +50,9 @@ var checks = []struct{ name, sql string }{
 		SELECT count(*) FROM setups WHERE id = ANY ($1) AND flow = 'setup' AND emails_recorded_at IS NULL`},
 }
 
+// eventCountChunk is how many setup ids one ClickHouse count carries: about 80 KiB of query text.
+const eventCountChunk = 2000
+
 // Check verifies the invariants for the given jobs.
 func Check(ctx context.Context, pool *pgxpool.Pool, ch driver.Conn, ids []uuid.UUID) (Report, error) {
 	r := Report{Jobs: len(ids), Problems: []string{}}
@@ -66,12 +70,17 @@ func Check(ctx context.Context, pool *pgxpool.Pool, ch driver.Conn, ids []uuid.U
 			r.Problems = append(r.Problems, fmt.Sprintf("%s: %d", c.name, n))
 		}
 	}
-	strs := make([]string, len(ids))
-	for i, id := range ids {
-		strs[i] = id.String()
-	}
-	if err := ch.QueryRow(ctx, `SELECT count() FROM events FINAL WHERE has(?, setup_id)`, strs).Scan(&r.Events); err != nil {
-		return r, fmt.Errorf("count events: %w", err)
+	// The ids travel inside the query text, which ClickHouse caps (max_query_size, 256 KiB): count in chunks.
+	for chunk := range slices.Chunk(ids, eventCountChunk) {
+		strs := make([]string, len(chunk))
+		for i, id := range chunk {
+			strs[i] = id.String()
+		}
+		var n uint64
+		if err := ch.QueryRow(ctx, `SELECT count() FROM events FINAL WHERE has(?, setup_id)`, strs).Scan(&n); err != nil {
+			return r, fmt.Errorf("count events: %w", err)
+		}
+		r.Events += n
 	}
 	if r.Events != uint64(len(ids)) {
 		r.Problems = append(r.Problems, fmt.Sprintf("events in ClickHouse (FINAL): %d for %d jobs", r.Events, len(ids)))
