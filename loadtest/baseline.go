@@ -19,10 +19,13 @@ const baselineQueue = "loadtest_baseline"
 
 const baselineStages = 7
 
-// runBaseline runs n no-op chains of 7 Asynq tasks on the same Redis, with the workers' concurrency, poll
-// interval, task ids and retention, handled in this process, and returns chains per second: the ceiling that
-// Asynq and Redis alone allow on this machine.
-func runBaseline(ctx context.Context, redis asynq.RedisConnOpt, n, concurrency int, poll time.Duration) (float64, error) {
+// chainWork is what each task of a baseline chain does besides enqueueing the next; nil does nothing.
+type chainWork func(ctx context.Context, chain uint32, step byte) error
+
+// runBaseline runs n chains of 7 Asynq tasks on the same Redis, with the workers' concurrency, poll
+// interval, task ids and retention, handled in this process, and returns chains per second. With no work it
+// is the ceiling that Asynq and Redis alone allow on this machine; BenchmarkChainFloor adds Postgres work.
+func runBaseline(ctx context.Context, redis asynq.RedisConnOpt, n, concurrency int, poll time.Duration, work chainWork) (float64, error) {
 	client := asynq.NewClient(redis)
 	defer client.Close()
 	run := randomHex(4)
@@ -46,6 +49,11 @@ func runBaseline(ctx context.Context, redis asynq.RedisConnOpt, n, concurrency i
 			return fmt.Errorf("%w: bad payload", asynq.SkipRetry)
 		}
 		chain, step := binary.BigEndian.Uint32(p), p[4]
+		if work != nil {
+			if err := work(ctx, chain, step); err != nil {
+				return err
+			}
+		}
 		if step+1 < baselineStages {
 			return enqueueStep(ctx, chain, step+1)
 		}

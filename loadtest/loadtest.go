@@ -59,7 +59,7 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	if cfg.Baseline {
 		jobs := cfg.Orgs * (1 + cfg.Members)
-		rate, err := runBaseline(ctx, cfg.Redis, jobs, cfg.Concurrency, cfg.PollInterval)
+		rate, err := runBaseline(ctx, cfg.Redis, jobs, cfg.Concurrency, cfg.PollInterval, nil)
 		if err != nil {
 			return rep, fmt.Errorf("baseline: %w", err)
 		}

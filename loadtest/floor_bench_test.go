@@ -1,0 +1,99 @@
+package loadtest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ssosetup/ssosetup/storage/storagetest"
+)
+
+// BenchmarkChainFloor measures the chains of the load test's baseline with Postgres work added to every
+// task, to show what any design that commits to Postgres once per stage can reach on this machine:
+//
+//   - noop: the baseline itself (the ratio's denominator);
+//   - one_statement: each task commits one tiny statement (record the stage, move the job), one round trip;
+//   - stage_frame: each task runs the smallest exactly-once frame, as the worker's stages do: lock the job
+//     (with BEGIN), check the stage record, write the record (with COMMIT). Three round trips, no business
+//     logic.
+//
+// Run with a fixed count, as the load test does: go test -run XXX -bench ChainFloor -benchtime 1200x ./loadtest/
+func BenchmarkChainFloor(b *testing.B) {
+	ctx := context.Background()
+	pool := storagetest.Postgres(b)
+	redis, err := asynq.ParseRedisURI(storagetest.RedisURL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, err = pool.Exec(ctx, `
+		CREATE TABLE floor_jobs (id bigint PRIMARY KEY, stage int NOT NULL, updated_at timestamptz NOT NULL);
+		CREATE TABLE floor_stages (id bigint, stage int, at timestamptz NOT NULL, PRIMARY KEY (id, stage))`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name string
+		work func(pool *pgxpool.Pool) chainWork
+	}{
+		{"noop", func(*pgxpool.Pool) chainWork { return nil }},
+		{"one_statement", oneStatement},
+		{"stage_frame", stageFrame},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			if _, err := pool.Exec(ctx, `TRUNCATE floor_jobs, floor_stages`); err != nil {
+				b.Fatal(err)
+			}
+			rate, err := runBaseline(ctx, redis, b.N, 256, 10*time.Millisecond, bc.work(pool))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(rate, "chains/s")
+		})
+	}
+}
+
+func oneStatement(pool *pgxpool.Pool) chainWork {
+	return func(ctx context.Context, chain uint32, step byte) error {
+		_, err := pool.Exec(ctx, `
+			WITH rec AS (INSERT INTO floor_stages VALUES ($1, $2, now()) ON CONFLICT DO NOTHING)
+			INSERT INTO floor_jobs VALUES ($1, $2, now())
+			ON CONFLICT (id) DO UPDATE SET stage = excluded.stage, updated_at = now()`, int64(chain), int(step))
+		return err
+	}
+}
+
+func stageFrame(pool *pgxpool.Pool) chainWork {
+	return func(ctx context.Context, chain uint32, step byte) error {
+		conn, err := pool.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Release()
+		batch := &pgx.Batch{}
+		batch.Queue("BEGIN")
+		batch.Queue(`
+			INSERT INTO floor_jobs VALUES ($1, 0, now())
+			ON CONFLICT (id) DO UPDATE SET updated_at = floor_jobs.updated_at`, int64(chain)) // locks the row
+		if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+			_, _ = conn.Exec(ctx, "ROLLBACK")
+			return err
+		}
+		var done bool
+		err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM floor_stages WHERE id = $1 AND stage = $2)`,
+			int64(chain), int(step)).Scan(&done)
+		if err != nil || done {
+			_, _ = conn.Exec(ctx, "ROLLBACK")
+			return err
+		}
+		batch = &pgx.Batch{}
+		batch.Queue(`
+			WITH rec AS (INSERT INTO floor_stages VALUES ($1, $2, now()))
+			UPDATE floor_jobs SET stage = $2, updated_at = now() WHERE id = $1`, int64(chain), int(step))
+		batch.Queue("COMMIT")
+		return conn.SendBatch(ctx, batch).Close()
+	}
+}
