@@ -30,7 +30,7 @@ func TestKillWorkerThreeTimes(t *testing.T) {
 func TestPostgresRestart(t *testing.T) {
 	e := newEnv(t)
 	e.startWorker()
-	ids := e.seedAndSubmit(200)
+	ids := e.seedAndSubmit(600) // enough to keep the worker busy through pg_ctlcluster's own start-up
 	e.waitFor("progress before the restart", time.Minute, func() bool {
 		return e.count(`SELECT count(*) FROM setups WHERE status = 'succeeded'`) >= 10
 	})
@@ -42,6 +42,11 @@ func TestPostgresRestart(t *testing.T) {
 		t.Error("every job finished before the restart: the fault was not exercised")
 	}
 	e.settle(ids, 4*time.Minute)
+	if n := e.logCount("task failed; will retry"); n == 0 {
+		t.Error("no task failed during the restart: the fault was not exercised")
+	} else {
+		t.Logf("%d task runs failed during the restart and were retried", n)
+	}
 }
 
 func TestClickHouseDownFor20Seconds(t *testing.T) {

@@ -104,6 +104,17 @@ func (e *env) startWorker() int {
 	return len(e.workers) - 1
 }
 
+// logCount counts the lines of every worker's log that contain s.
+func (e *env) logCount(s string) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, l := range e.logs {
+		n += strings.Count(l.String(), s)
+	}
+	return n
+}
+
 // kill sends SIGKILL to worker i and reaps it.
 func (e *env) kill(i int) {
 	e.t.Helper()
