@@ -20,6 +20,9 @@ import (
 //   - stage_frame: each task runs the smallest exactly-once frame, as the worker's stages do: lock the job
 //     (with BEGIN), check the stage record, write the record (with COMMIT). Three round trips, no business
 //     logic.
+//   - stage_function: the same frame plus two small business writes (an audit-like insert and a row update),
+//     all inside one server-side function: one round trip per stage, the fewest a design that commits each
+//     stage to Postgres can have.
 //
 // Run with a fixed count, as the load test does: go test -run XXX -bench ChainFloor -benchtime 1200x ./loadtest/
 func BenchmarkChainFloor(b *testing.B) {
@@ -31,7 +34,23 @@ func BenchmarkChainFloor(b *testing.B) {
 	}
 	_, err = pool.Exec(ctx, `
 		CREATE TABLE floor_jobs (id bigint PRIMARY KEY, stage int NOT NULL, updated_at timestamptz NOT NULL);
-		CREATE TABLE floor_stages (id bigint, stage int, at timestamptz NOT NULL, PRIMARY KEY (id, stage))`)
+		CREATE TABLE floor_stages (id bigint, stage int, at timestamptz NOT NULL, PRIMARY KEY (id, stage));
+		CREATE TABLE floor_audit (id bigserial PRIMARY KEY, job bigint NOT NULL, stage int NOT NULL, data jsonb NOT NULL,
+			UNIQUE (job, stage));
+		CREATE TABLE floor_members (id bigint PRIMARY KEY, linked bool NOT NULL DEFAULT false);
+		CREATE FUNCTION floor_stage(job bigint, st int) RETURNS bool LANGUAGE plpgsql AS $$
+		BEGIN
+			INSERT INTO floor_jobs VALUES (job, 0, now()) ON CONFLICT (id) DO UPDATE SET updated_at = floor_jobs.updated_at;
+			IF EXISTS (SELECT 1 FROM floor_stages WHERE id = job AND stage = st) THEN
+				RETURN false;
+			END IF;
+			INSERT INTO floor_audit (job, stage, data) VALUES (job, st, jsonb_build_object('stage', st))
+				ON CONFLICT DO NOTHING;
+			INSERT INTO floor_members VALUES (job, true) ON CONFLICT (id) DO UPDATE SET linked = NOT floor_members.linked;
+			INSERT INTO floor_stages VALUES (job, st, now());
+			UPDATE floor_jobs SET stage = st, updated_at = now() WHERE id = job;
+			RETURN true;
+		END $$`)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -42,9 +61,10 @@ func BenchmarkChainFloor(b *testing.B) {
 		{"noop", func(*pgxpool.Pool) chainWork { return nil }},
 		{"one_statement", oneStatement},
 		{"stage_frame", stageFrame},
+		{"stage_function", stageFunction},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			if _, err := pool.Exec(ctx, `TRUNCATE floor_jobs, floor_stages`); err != nil {
+			if _, err := pool.Exec(ctx, `TRUNCATE floor_jobs, floor_stages, floor_audit, floor_members`); err != nil {
 				b.Fatal(err)
 			}
 			rate, err := runBaseline(ctx, redis, b.N, 256, 10*time.Millisecond, bc.work(pool))
@@ -95,5 +115,12 @@ func stageFrame(pool *pgxpool.Pool) chainWork {
 			UPDATE floor_jobs SET stage = $2, updated_at = now() WHERE id = $1`, int64(chain), int(step))
 		batch.Queue("COMMIT")
 		return conn.SendBatch(ctx, batch).Close()
+	}
+}
+
+func stageFunction(pool *pgxpool.Pool) chainWork {
+	return func(ctx context.Context, chain uint32, step byte) error {
+		_, err := pool.Exec(ctx, `SELECT floor_stage($1, $2)`, int64(chain), int(step))
+		return err
 	}
 }
