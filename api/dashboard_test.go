@@ -33,7 +33,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	client := asynq.NewClient(opt)
 	defer client.Close()
-	if _, err := client.Enqueue(tasks.NewStage(ssosetup.StageStart, tasks.StagePayload{SetupID: uuid.New()}, tasks.QueueSetups)); err != nil {
+	if _, err := client.Enqueue(tasks.NewStage(ssosetup.StageStart, uuid.New(), tasks.QueueSetups)); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(api.Handler(api.Config{

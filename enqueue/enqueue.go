@@ -74,15 +74,15 @@ func (s *Submitter) Submit(ctx context.Context, req ssosetup.Request, opts Optio
 	if err != nil {
 		return uuid.Nil, false, fmt.Errorf("record setup: %w", err)
 	}
-	return id, created, Stage(ctx, s.client, ssosetup.StageStart, tasks.StagePayload{SetupID: id, Flow: req.Flow}, queue)
+	return id, created, Stage(ctx, s.client, ssosetup.StageStart, id, queue)
 }
 
 // Stage enqueues a job's stage under its deterministic task id; a task that is already there counts as
 // enqueued.
-func Stage(ctx context.Context, client *asynq.Client, stage string, p tasks.StagePayload, queue string) error {
-	_, err := client.EnqueueContext(ctx, tasks.NewStage(stage, p, queue))
+func Stage(ctx context.Context, client *asynq.Client, stage string, id uuid.UUID, queue string) error {
+	_, err := client.EnqueueContext(ctx, tasks.NewStage(stage, id, queue))
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("enqueue %s of setup %s: %w", stage, p.SetupID, err)
+		return fmt.Errorf("enqueue %s of setup %s: %w", stage, id, err)
 	}
 	return nil
 }

@@ -44,37 +44,32 @@ const (
 // StageType is the task type of a stage ("sso:start").
 func StageType(stage string) string { return TypePrefix + stage }
 
-// StagePayload is the payload of every stage task. Flow lets a stage with nothing to do for the job's flow
-// record itself without opening a transaction; it is a hint checked against the job, and may be empty.
+// StagePayload is the payload of every stage task.
 type StagePayload struct {
 	SetupID uuid.UUID `json:"setup_id"`
-	Flow    string    `json:"flow,omitempty"`
 }
 
 // TaskID is the deterministic id of a job's task, so that enqueueing it twice is detected by Asynq.
 func TaskID(setupID uuid.UUID, name string) string { return setupID.String() + ":" + name }
 
 // NewStage returns the task that runs stage for a job, on queue.
-func NewStage(stage string, p StagePayload, queue string) *asynq.Task {
-	payload, _ := json.Marshal(p) // cannot fail
+func NewStage(stage string, setupID uuid.UUID, queue string) *asynq.Task {
+	payload, _ := json.Marshal(StagePayload{SetupID: setupID}) // cannot fail
 	return asynq.NewTask(StageType(stage), payload,
-		asynq.TaskID(TaskID(p.SetupID, stage)), asynq.Queue(queue), asynq.MaxRetry(MaxRetry),
+		asynq.TaskID(TaskID(setupID, stage)), asynq.Queue(queue), asynq.MaxRetry(MaxRetry),
 		asynq.Timeout(Timeout), asynq.Retention(Retention))
 }
 
 // ParseStage decodes a stage payload; an error means the payload is malformed and retrying cannot help.
-func ParseStage(t *asynq.Task) (StagePayload, error) {
+func ParseStage(t *asynq.Task) (uuid.UUID, error) {
 	var p StagePayload
 	if err := strictJSON(t.Payload(), &p); err != nil {
-		return p, fmt.Errorf("task %s: %w", t.Type(), err)
+		return uuid.Nil, fmt.Errorf("task %s: %w", t.Type(), err)
 	}
 	if p.SetupID == uuid.Nil {
-		return p, fmt.Errorf("task %s: setup_id is missing", t.Type())
+		return uuid.Nil, fmt.Errorf("task %s: setup_id is missing", t.Type())
 	}
-	if p.Flow != "" && p.Flow != ssosetup.FlowSetup && p.Flow != ssosetup.FlowLink {
-		return p, fmt.Errorf("task %s: unknown flow %q", t.Type(), p.Flow)
-	}
-	return p, nil
+	return p.SetupID, nil
 }
 
 // EmailMissingLinksPayload asks for the "link your account" e-mails after a setup (SPEC §3.8).

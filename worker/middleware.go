@@ -48,8 +48,8 @@ func (w *Worker) handleError(ctx context.Context, t *asynq.Task, err error) {
 	if _, isStage := tasks.IsStageType(t.Type()); !isStage || errors.Is(err, asynq.SkipRetry) {
 		return
 	}
-	if p, perr := tasks.ParseStage(t); perr == nil {
-		w.failJob(ctx, p.SetupID)
+	if setupID, perr := tasks.ParseStage(t); perr == nil {
+		w.failJob(ctx, setupID)
 	}
 }
 

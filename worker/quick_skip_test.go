@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
@@ -13,7 +14,7 @@ import (
 )
 
 // A quick skip must record exactly what the stage's full run records. Twin jobs run stage by stage: one
-// always in full (its tasks carry no flow), the other through the store's quick skip where one applies.
+// always in full, the other through the store's quick skip where one applies.
 func TestQuickSkipsAgreeWithFullRuns(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -37,24 +38,21 @@ func TestQuickSkipsAgreeWithFullRuns(t *testing.T) {
 		}
 		twins[flow] = pair
 	}
-	quick := map[string][]string{
-		ssosetup.FlowSetup: {ssosetup.StageDisable2FA, ssosetup.StageNewMembership, ssosetup.StageAcceptInvite},
-		ssosetup.FlowLink:  {ssosetup.StageDisable2FA, ssosetup.StageAcceptInvite},
-	}
+	quick := []string{ssosetup.StageDisable2FA, ssosetup.StageAcceptInvite}
 
 	for flow, pair := range twins {
 		full, fast := h.submit(pair[0]), h.submit(pair[1])
 		for _, stage := range ssosetup.Stages {
-			if err := mux.ProcessTask(h.ctx, tasks.NewStage(stage, tasks.StagePayload{SetupID: full}, tasks.QueueSetups)); err != nil {
+			if err := runFull(h, stage, full); err != nil {
 				t.Fatalf("%s %s in full: %v", flow, stage, err)
 			}
-			if !slices.Contains(quick[flow], stage) {
-				if err := mux.ProcessTask(h.ctx, tasks.NewStage(stage, tasks.StagePayload{SetupID: fast, Flow: flow}, tasks.QueueSetups)); err != nil {
+			if !slices.Contains(quick, stage) {
+				if err := mux.ProcessTask(h.ctx, tasks.NewStage(stage, fast, tasks.QueueSetups)); err != nil {
 					t.Fatalf("%s %s: %v", flow, stage, err)
 				}
 				continue
 			}
-			out, skipped, err := h.store.QuickSkip(h.ctx, stage, flow, postgres.Run{SetupID: fast, Attempt: 1, StartedAt: time.Now()})
+			out, skipped, err := h.store.QuickSkip(h.ctx, stage, postgres.Run{SetupID: fast, Attempt: 1, StartedAt: time.Now()})
 			if err != nil || !skipped {
 				t.Fatalf("%s %s: quick skip did not apply (%v)", flow, stage, err)
 			}
@@ -62,7 +60,7 @@ func TestQuickSkipsAgreeWithFullRuns(t *testing.T) {
 				t.Errorf("%s %s: outcome job %+v", flow, stage, out.Job)
 			}
 			// A second offer finds the stage recorded and leaves it to the full run.
-			if _, again, err := h.store.QuickSkip(h.ctx, stage, flow, postgres.Run{SetupID: fast, Attempt: 2, StartedAt: time.Now()}); err != nil || again {
+			if _, again, err := h.store.QuickSkip(h.ctx, stage, postgres.Run{SetupID: fast, Attempt: 2, StartedAt: time.Now()}); err != nil || again {
 				t.Errorf("%s %s: quick skip applied twice (%v)", flow, stage, err)
 			}
 		}
@@ -70,7 +68,7 @@ func TestQuickSkipsAgreeWithFullRuns(t *testing.T) {
 		if a.Status != ssosetup.StatusSucceeded || b.Status != ssosetup.StatusSucceeded {
 			t.Fatalf("%s: statuses %s and %s", flow, a.Status, b.Status)
 		}
-		for _, stage := range quick[flow] {
+		for _, stage := range quick {
 			if x, y := stageDetail(a, stage), stageDetail(b, stage); x != y || x == "" {
 				t.Errorf("%s %s: full run recorded %q, quick skip %q", flow, stage, x, y)
 			}
@@ -78,7 +76,7 @@ func TestQuickSkipsAgreeWithFullRuns(t *testing.T) {
 	}
 }
 
-// A quick skip does not apply when the stage has work to do, nor on a job of another flow than the task says.
+// A quick skip does not apply when the stage has work to do.
 func TestQuickSkipDeclines(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
@@ -87,18 +85,29 @@ func TestQuickSkipDeclines(t *testing.T) {
 	h.member(org, admin, "owner")
 	id := h.submit(setupRequest(org, admin))
 	mux := h.worker.mux()
-	if err := mux.ProcessTask(h.ctx, tasks.NewStage(ssosetup.StageStart, tasks.StagePayload{SetupID: id}, tasks.QueueSetups)); err != nil {
+	if err := mux.ProcessTask(h.ctx, tasks.NewStage(ssosetup.StageStart, id, tasks.QueueSetups)); err != nil {
 		t.Fatal(err)
 	}
-	for _, flow := range []string{ssosetup.FlowSetup, ssosetup.FlowLink, ""} {
-		if _, skipped, err := h.store.QuickSkip(h.ctx, ssosetup.StageDisable2FA, flow, postgres.Run{SetupID: id, Attempt: 1, StartedAt: time.Now()}); err != nil || skipped {
-			t.Errorf("flow %q: skipped %v, err %v", flow, skipped, err)
-		}
+	if _, skipped, err := h.store.QuickSkip(h.ctx, ssosetup.StageDisable2FA, postgres.Run{SetupID: id, Attempt: 1, StartedAt: time.Now()}); err != nil || skipped {
+		t.Errorf("disable_2fa with require_2fa set: skipped %v, err %v", skipped, err)
 	}
 	if n := h.queryInt(`SELECT count(*) FROM setup_stages WHERE setup_id = $1 AND stage = 'disable_2fa'`, id); n != 0 {
 		t.Errorf("disable_2fa recorded %d times", n)
 	}
-	if _, skipped, _ := h.store.QuickSkip(h.ctx, ssosetup.StageDisable2FA, ssosetup.FlowSetup, postgres.Run{SetupID: uuid.New(), Attempt: 1, StartedAt: time.Now()}); skipped {
+	if _, skipped, _ := h.store.QuickSkip(h.ctx, ssosetup.StageDisable2FA, postgres.Run{SetupID: uuid.New(), Attempt: 1, StartedAt: time.Now()}); skipped {
 		t.Error("a missing job was skipped")
 	}
+}
+
+// runFull runs a stage of a job through the store's full stage run, never a quick skip, and records what
+// the worker would.
+func runFull(h *harness, stage string, id uuid.UUID) error {
+	fns := map[string]func(context.Context, postgres.Run) (postgres.Outcome, error){
+		ssosetup.StageStart: h.store.Start, ssosetup.StageDisable2FA: h.store.Disable2FA,
+		ssosetup.StageAttachIdentity: h.store.AttachIdentity, ssosetup.StageNewMembership: h.store.NewMembership,
+		ssosetup.StageAcceptInvite: h.store.AcceptInvite, ssosetup.StageSaveEvent: h.worker.saveEvent,
+		ssosetup.StageFinish: h.store.Finish,
+	}
+	_, err := fns[stage](h.ctx, postgres.Run{SetupID: id, Attempt: 1, StartedAt: time.Now()})
+	return err
 }

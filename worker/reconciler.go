@@ -61,7 +61,7 @@ func (r *reconciler) round(ctx context.Context) (int, error) {
 	for i, j := range jobs {
 		switch states[i] {
 		case "":
-			if err := enqueue.Stage(ctx, r.client, j.Stage, tasks.StagePayload{SetupID: j.ID, Flow: j.Flow}, j.Queue); err != nil {
+			if err := enqueue.Stage(ctx, r.client, j.Stage, j.ID, j.Queue); err != nil {
 				return n, err
 			}
 			n++

@@ -19,7 +19,7 @@ func TestTaskKeyMatchesAsynq(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	id := uuid.New()
-	if _, err := h.client.Enqueue(tasks.NewStage(ssosetup.StageStart, tasks.StagePayload{SetupID: id}, tasks.QueueSetups)); err != nil {
+	if _, err := h.client.Enqueue(tasks.NewStage(ssosetup.StageStart, id, tasks.QueueSetups)); err != nil {
 		t.Fatal(err)
 	}
 	rdb := h.redis.MakeRedisClient().(redis.UniversalClient)
@@ -129,7 +129,7 @@ func TestPoisonTasksAreArchived(t *testing.T) {
 		}
 	}
 	// A task for a job that does not exist is archived too.
-	if _, err := h.client.Enqueue(tasks.NewStage(ssosetup.StageStart, tasks.StagePayload{SetupID: uuid.New()}, tasks.QueueSetups)); err != nil {
+	if _, err := h.client.Enqueue(tasks.NewStage(ssosetup.StageStart, uuid.New(), tasks.QueueSetups)); err != nil {
 		t.Fatal(err)
 	}
 	want++

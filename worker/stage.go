@@ -19,19 +19,18 @@ import (
 type stageFunc func(ctx context.Context, run postgres.Run) (postgres.Outcome, error)
 
 // stage wraps a stage function into a task handler that enqueues the next stage afterwards — also when the
-// stage was already recorded by an earlier delivery, unless the next stage has run too. A stage with nothing
-// to do for the job's flow is first offered a quick skip, which records it in one statement.
+// stage was already recorded by an earlier delivery, unless the next stage has run too. A stage that often
+// has nothing to do is first offered a quick skip, which records it in one statement when that holds.
 func (w *Worker) stage(name string, fn stageFunc) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
-		p, err := tasks.ParseStage(t)
+		id, err := tasks.ParseStage(t)
 		if err != nil {
 			return permanent(err) // a malformed payload is archived, never retried
 		}
-		id := p.SetupID
 		retried, _ := asynq.GetRetryCount(ctx)
 		began := time.Now()
 		run := postgres.Run{SetupID: id, Attempt: retried + 1, StartedAt: began}
-		out, skipped, err := w.store.QuickSkip(ctx, name, p.Flow, run)
+		out, skipped, err := w.store.QuickSkip(ctx, name, run)
 		if err == nil && !skipped {
 			out, err = fn(ctx, run)
 		}
@@ -56,7 +55,7 @@ func (w *Worker) stage(name string, fn stageFunc) asynq.Handler {
 		if next == "" {
 			return nil
 		}
-		return enqueue.Stage(ctx, w.client, next, tasks.StagePayload{SetupID: id, Flow: out.Job.Flow}, out.Job.Queue)
+		return enqueue.Stage(ctx, w.client, next, id, out.Job.Queue)
 	})
 }
 

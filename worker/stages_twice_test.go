@@ -28,7 +28,7 @@ func TestEveryStageRunsTwice(t *testing.T) {
 	state := append(domainTables, "setups", "setup_stages")
 
 	for _, stage := range ssosetup.Stages {
-		task := tasks.NewStage(stage, tasks.StagePayload{SetupID: id, Flow: ssosetup.FlowSetup}, tasks.QueueSetups)
+		task := tasks.NewStage(stage, id, tasks.QueueSetups)
 		if err := mux.ProcessTask(h.ctx, task); err != nil {
 			t.Fatalf("%s, first run: %v", stage, err)
 		}

@@ -13,7 +13,6 @@ type StalledJob struct {
 	ID    uuid.UUID
 	Stage string
 	Queue string
-	Flow  string
 }
 
 // UnfinishedJobs returns up to limit unfinished jobs that have not moved for at least idle, oldest first.
@@ -21,7 +20,7 @@ type StalledJob struct {
 // a stage between its commit and its enqueue.
 func (s *Store) UnfinishedJobs(ctx context.Context, idle time.Duration, limit int) ([]StalledJob, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT id, stage, queue, flow FROM setups
+		SELECT id, stage, queue FROM setups
 		WHERE status IN ('queued', 'running') AND updated_at < now() - make_interval(secs => $1)
 		ORDER BY updated_at LIMIT $2`, idle.Seconds(), limit)
 	if err != nil {
