@@ -1,0 +1,44 @@
+package worker
+
+import (
+	"testing"
+
+	"github.com/google/uuid"
+
+	"github.com/ssosetup/ssosetup/tasks"
+)
+
+// SPEC §3.8: a missing actor or organization is logged and nothing is sent; the task is not retried.
+func TestEmailMissingLinksWithoutActorOrOrg(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	org := h.org("acme", false)
+	actor := h.user("ada")
+	h.member(org, actor, "owner")
+	h.member(org, h.user("bob"), "member") // unlinked: would get an e-mail
+	mux := h.worker.mux()
+
+	for _, p := range []tasks.EmailMissingLinksPayload{
+		{OrganizationID: org, ActorUserID: actor + 1000, Provider: "okta", SetupID: uuid.New()},
+		{OrganizationID: org + 1000, ActorUserID: actor, Provider: "okta", SetupID: uuid.New()},
+	} {
+		if err := mux.ProcessTask(h.ctx, tasks.NewEmailMissingLinks(p)); err != nil {
+			t.Errorf("%+v: %v (want no error: retrying cannot help)", p, err)
+		}
+	}
+	if n := h.queryInt(`SELECT count(*) FROM outbound_emails`); n != 0 {
+		t.Errorf("%d e-mails recorded", n)
+	}
+	if got := h.mailer.recipients(); len(got) != 0 {
+		t.Errorf("e-mails sent to %v", got)
+	}
+
+	// With both present, every unlinked member gets one.
+	p := tasks.EmailMissingLinksPayload{OrganizationID: org, ActorUserID: actor, Provider: "okta", SetupID: uuid.New()}
+	if err := mux.ProcessTask(h.ctx, tasks.NewEmailMissingLinks(p)); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.mailer.recipients(); len(got) != 2 { // ada has not linked SSO either
+		t.Errorf("e-mails sent to %v, want ada and bob", got)
+	}
+}
