@@ -31,12 +31,12 @@ type MissingLinkEmails struct {
 func (s *Store) RecordMissingLinkEmails(ctx context.Context, req MissingLinkEmails) ([]Email, error) {
 	var out []Email
 	var actorEmail, orgName, slug string
-	err := s.inTwoTrips(ctx, func(b *pgx.Batch) {
+	err := s.pipelinedTx(ctx, func(b *pgx.Batch) {
 		b.Queue(`SELECT u.email, o.name, o.slug FROM users u, organizations o WHERE u.id = $1 AND o.id = $2`,
 			req.ActorUserID, req.OrganizationID).QueryRow(func(row pgx.Row) error {
 			return translate(row.Scan(&actorEmail, &orgName, &slug))
 		})
-	}, func(b *pgx.Batch) error {
+	}, func(_ querier, b *pgx.Batch) error {
 		subject := "Action Required for " + orgName
 		body := fmt.Sprintf("%s has configured %s single sign-on for %s.\n\n"+
 			"Link your account to keep access to the organization:\n%s/auth/login/%s/\n",

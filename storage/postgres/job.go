@@ -90,20 +90,21 @@ func scanJob(row pgx.Row, extra ...any) (Job, error) {
 	return j, nil
 }
 
-// lockJobSQL loads a job for a stage run and locks its row, which serializes concurrent runs of one job.
-const lockJobSQL = `SELECT ` + jobColumns + `,
+// jobStateSQL reads job $1 with whether stage $2 and the stage after it, $3, are recorded.
+const jobStateSQL = `SELECT ` + jobColumns + `,
 	EXISTS (SELECT 1 FROM setup_stages WHERE setup_id = s.id AND stage = $2),
 	EXISTS (SELECT 1 FROM setup_stages WHERE setup_id = s.id AND stage = $3)
-	` + jobFrom + ` WHERE s.id = $1 FOR UPDATE OF s`
+	` + jobFrom + ` WHERE s.id = $1`
+
+// lockJobSQL is jobStateSQL locking the job's row, which serializes concurrent runs of one job.
+const lockJobSQL = jobStateSQL + ` FOR UPDATE OF s`
 
 // LoadJob reads a job without locking it, with whether stage (and the stage after it) is recorded.
 func (s *Store) LoadJob(ctx context.Context, id uuid.UUID, stage string) (Outcome, bool, error) {
 	var out Outcome
 	var recorded bool
 	var err error
-	out.Job, err = scanJob(s.pool.QueryRow(ctx, `SELECT `+jobColumns+`,
-		EXISTS (SELECT 1 FROM setup_stages WHERE setup_id = s.id AND stage = $2),
-		EXISTS (SELECT 1 FROM setup_stages WHERE setup_id = s.id AND stage = $3)
-		`+jobFrom+` WHERE s.id = $1`, id, stage, ssosetup.NextStage(stage)), &recorded, &out.NextRecorded)
+	out.Job, err = scanJob(s.pool.QueryRow(ctx, jobStateSQL, id, stage, ssosetup.NextStage(stage)),
+		&recorded, &out.NextRecorded)
 	return out, recorded, err
 }

@@ -92,20 +92,30 @@ type StatusError struct {
 	Redirect string `json:"redirect"`
 }
 
-// SetupStatus reads a job's status document; storage.ErrNotFound when there is no such job.
+// SetupStatus reads a job's status document, the job and its stage records in one round trip;
+// storage.ErrNotFound when there is no such job.
 func (s *Store) SetupStatus(ctx context.Context, id uuid.UUID) (SetupStatus, error) {
 	var st SetupStatus
 	var code, message *string
 	var slug string
 	var result []byte
-	err := s.pool.QueryRow(ctx, `
+	var recs []StageRecord
+	batch := &pgx.Batch{}
+	batch.Queue(`
 		SELECT s.id, s.flow, s.organization_id, s.user_id, s.status, s.stage, s.created_at, s.updated_at,
 			s.finished_at, s.result, s.error_code, s.error_message, coalesce(o.slug, '')
 		FROM setups s LEFT JOIN organizations o ON o.id = s.organization_id WHERE s.id = $1`, id).
-		Scan(&st.SetupID, &st.Flow, &st.OrganizationID, &st.UserID, &st.Status, &st.Stage, &st.CreatedAt,
-			&st.UpdatedAt, &st.FinishedAt, &result, &code, &message, &slug)
-	if err != nil {
-		return st, translate(err)
+		QueryRow(func(row pgx.Row) error {
+			return translate(row.Scan(&st.SetupID, &st.Flow, &st.OrganizationID, &st.UserID, &st.Status, &st.Stage,
+				&st.CreatedAt, &st.UpdatedAt, &st.FinishedAt, &result, &code, &message, &slug))
+		})
+	batch.Queue(`SELECT stage, status, attempts, started_at, finished_at, detail FROM setup_stages WHERE setup_id = $1`, id).
+		Query(func(rows pgx.Rows) (err error) {
+			recs, err = pgx.CollectRows(rows, pgx.RowToStructByPos[StageRecord])
+			return err
+		})
+	if err := s.pool.SendBatch(ctx, batch).Close(); err != nil {
+		return st, err
 	}
 	if result != nil {
 		if err := json.Unmarshal(result, &st.Result); err != nil {
@@ -117,15 +127,6 @@ func (s *Store) SetupStatus(ctx context.Context, id uuid.UUID) (SetupStatus, err
 	}
 	if code != nil {
 		st.Error = &StatusError{Code: *code, Message: deref(message), Redirect: ssosetup.FailureRedirect(st.Flow, slug)}
-	}
-	rows, err := s.pool.Query(ctx, `
-		SELECT stage, status, attempts, started_at, finished_at, detail FROM setup_stages WHERE setup_id = $1`, id)
-	if err != nil {
-		return st, err
-	}
-	recs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[StageRecord])
-	if err != nil {
-		return st, err
 	}
 	st.Stages = make([]StageRecord, 0, len(recs))
 	for _, name := range ssosetup.Stages { // chain order

@@ -15,7 +15,7 @@ const (
 )
 
 // DeliverSignals delivers up to limit undelivered signals to their receivers and marks them delivered, all
-// in one transaction of two round trips; it returns how many it delivered. SKIP LOCKED lets several workers
+// in one transaction of two round trips (pipelinedTx); it returns how many it delivered. SKIP LOCKED lets several workers
 // forward at once without delivering one signal twice; the receivers are idempotent upserts anyway.
 func (s *Store) DeliverSignals(ctx context.Context, limit int) (int, error) {
 	type sig struct {
@@ -24,7 +24,7 @@ func (s *Store) DeliverSignals(ctx context.Context, limit int) (int, error) {
 		args    map[string]any
 	}
 	var sigs []sig
-	err := s.inTwoTrips(ctx, func(b *pgx.Batch) {
+	err := s.pipelinedTx(ctx, func(b *pgx.Batch) {
 		b.Queue(`
 			SELECT id, name, organization_id, args FROM signals WHERE delivered_at IS NULL
 			ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit).Query(func(rows pgx.Rows) error {
@@ -41,7 +41,7 @@ func (s *Store) DeliverSignals(ctx context.Context, limit int) (int, error) {
 			}
 			return rows.Err()
 		})
-	}, func(b *pgx.Batch) error {
+	}, func(_ querier, b *pgx.Batch) error {
 		ids := make([]int64, 0, len(sigs))
 		for _, sg := range sigs {
 			if err := receive(b, sg.name, sg.org, sg.args); err != nil {

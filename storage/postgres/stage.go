@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ssosetup/ssosetup"
 	"github.com/ssosetup/ssosetup/storage"
@@ -53,74 +52,45 @@ func (tx *stageTx) later(sql string, args ...any) { tx.deferred.Queue(sql, args.
 // storage.ErrStageDone; otherwise do the work and record the stage and the job's new facts in the same
 // transaction. A permanent failure records the failed stage and fails the job, and is returned.
 //
-// Stages are the hot path (seven per job), so the frame pipelines: BEGIN travels with the lock query, and the
-// stage's deferred writes with the stage record and COMMIT: two round trips per stage plus its reads, where
-// pgx.BeginFunc would take four plus one per statement.
+// Stages are the hot path (seven per job), so the frame is a pipelinedTx: BEGIN travels with the lock query,
+// and the stage's deferred writes with the stage record and COMMIT — two round trips plus the stage's reads.
 func (s *Store) runStage(ctx context.Context, stage string, run Run, fn stageFunc) (out Outcome, err error) {
-	conn, err := s.pool.Acquire(ctx)
+	var st jobState
+	var done Job
+	var fnErr error // a permanent failure, returned once its record committed
+	err = s.pipelinedTx(ctx, func(b *pgx.Batch) {
+		b.Queue(lockJobSQL, run.SetupID, stage, ssosetup.NextStage(stage)).QueryRow(func(row pgx.Row) (err error) {
+			st.Job, err = scanJob(row, &st.stageRecorded, &st.nextRecorded)
+			return err
+		})
+	}, func(q querier, last *pgx.Batch) error {
+		out.Job, out.NextRecorded = st.Job, st.nextRecorded
+		switch {
+		case st.stageRecorded:
+			return storage.ErrStageDone
+		case st.Status == ssosetup.StatusFailed:
+			return ErrJobFinished
+		}
+		done = st.Job
+		status, detail, err := fn(ctx, &stageTx{querier: q, deferred: last}, &done)
+		je, failed := ssosetup.AsJobError(err)
+		switch {
+		case failed:
+			*last = pgx.Batch{} // drop the stage's deferred writes
+			out.Status, out.Detail, fnErr = ssosetup.StageFailed, je.Code, err
+			queueFailure(last, stage, run, &done, je.Code)
+			return nil
+		case err != nil:
+			return err
+		}
+		out.Status, out.Detail = status, detail
+		return queueRecord(last, stage, run, &done, status, detail)
+	})
 	if err != nil {
 		return out, err
 	}
-	defer conn.Release()
-	committed := false
-	defer func() {
-		if !committed {
-			rollback(ctx, conn)
-		}
-	}()
-
-	var st jobState
-	batch := &pgx.Batch{}
-	batch.Queue("BEGIN")
-	batch.Queue(lockJobSQL, run.SetupID, stage, ssosetup.NextStage(stage)).QueryRow(func(row pgx.Row) error {
-		st.Job, err = scanJob(row, &st.stageRecorded, &st.nextRecorded)
-		return err
-	})
-	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
-		return out, translate(err)
-	}
-	out.Job, out.NextRecorded = st.Job, st.nextRecorded
-	switch {
-	case st.stageRecorded:
-		return out, storage.ErrStageDone
-	case st.Status == ssosetup.StatusFailed:
-		return out, ErrJobFinished
-	}
-	j := st.Job
-	tx := &stageTx{querier: conn, deferred: &pgx.Batch{}}
-	status, detail, fnErr := fn(ctx, tx, &j)
-	je, failed := ssosetup.AsJobError(fnErr)
-	if fnErr != nil && !failed {
-		return out, fnErr
-	}
-	batch = tx.deferred
-	if failed {
-		batch = &pgx.Batch{}
-		out.Status, out.Detail = ssosetup.StageFailed, je.Code
-		queueFailure(batch, stage, run, &j, je.Code)
-	} else {
-		out.Status, out.Detail = status, detail
-		if err := queueRecord(batch, stage, run, &j, status, detail); err != nil {
-			return out, err
-		}
-	}
-	batch.Queue("COMMIT")
-	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
-		return out, err
-	}
-	committed = true
-	out.Job = j
+	out.Job = done
 	return out, fnErr
-}
-
-// rollback ends a transaction the runner could not commit; a connection that cannot even roll back is
-// closed, so that the pool never hands out a connection inside a transaction.
-func rollback(ctx context.Context, conn *pgxpool.Conn) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
-		_ = conn.Conn().Close(ctx)
-	}
 }
 
 // queueRecord queues the stage record and the job's facts as one statement.

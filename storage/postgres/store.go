@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -44,31 +45,47 @@ func isUniqueViolation(err error, constraint string) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "23505" && (constraint == "" || pgErr.ConstraintName == constraint)
 }
 
-// inTwoTrips runs a transaction in two round trips: BEGIN and the statements read queues, then the
-// statements write queues (it may use what read's callbacks scanned) and COMMIT. write returning an error,
-// or any statement failing, rolls the transaction back.
-func (s *Store) inTwoTrips(ctx context.Context, read func(*pgx.Batch), write func(*pgx.Batch) error) error {
+// pipelinedTx runs a transaction with BEGIN and COMMIT riding on the first and last round trips: BEGIN
+// travels with the statements read queues; then work (which may use what read's callbacks scanned) may run
+// statements of its own through q, and queues on last what travels with COMMIT. work returning an error,
+// or any statement failing, rolls the transaction back. Without statements of work's own, that is two round
+// trips where pgx.BeginFunc takes four plus one per statement.
+func (s *Store) pipelinedTx(ctx context.Context, read func(*pgx.Batch), work func(q querier, last *pgx.Batch) error) error {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Release()
+	committed := false
+	defer func() {
+		if !committed {
+			rollback(ctx, conn)
+		}
+	}()
 	batch := &pgx.Batch{}
 	batch.Queue("BEGIN")
 	read(batch)
 	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
-		rollback(ctx, conn)
 		return err
 	}
 	batch = &pgx.Batch{}
-	if err := write(batch); err != nil {
-		rollback(ctx, conn)
+	if err := work(conn, batch); err != nil {
 		return err
 	}
 	batch.Queue("COMMIT")
 	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
-		rollback(ctx, conn)
 		return err
 	}
+	committed = true
 	return nil
+}
+
+// rollback ends a transaction that could not commit; a connection that cannot even roll back is closed, so
+// that the pool never hands out a connection inside a transaction.
+func rollback(ctx context.Context, conn *pgxpool.Conn) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+		_ = conn.Conn().Close(ctx)
+	}
 }
