@@ -2,9 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/ssosetup/ssosetup"
 )
@@ -41,31 +38,10 @@ var quickSkips = map[string]quickSkip{
 // is not running: the caller then runs the stage in full, which deals with each of those. A skip writes
 // nothing but its record, so it needs no lock: the record's primary key decides between concurrent runs.
 func (s *Store) QuickSkip(ctx context.Context, stage string, run Run) (Outcome, bool, error) {
-	var out Outcome
 	q, ok := quickSkips[stage]
 	if !ok {
-		return out, false, nil
+		return Outcome{}, false, nil
 	}
-	err := s.pool.QueryRow(ctx, `
-		WITH job AS (
-			SELECT s.id, s.flow, s.queue, coalesce(s.organization_id, 0) AS organization_id, (`+q.detail+`) AS detail
-			FROM setups s WHERE s.id = $1 AND s.status = 'running' AND (`+q.when+`)
-		), rec AS (
-			INSERT INTO setup_stages (setup_id, stage, status, attempts, detail, started_at)
-			SELECT id, $2, 'skipped', $3, detail, $4 FROM job
-			ON CONFLICT (setup_id, stage) DO NOTHING RETURNING setup_id
-		), moved AS (
-			UPDATE setups SET stage = $5, updated_at = now() WHERE id = (SELECT setup_id FROM rec)
-		)
-		SELECT job.flow, job.queue, job.organization_id, job.detail FROM job JOIN rec ON rec.setup_id = job.id`,
-		run.SetupID, stage, run.Attempt, run.StartedAt, ssosetup.NextStage(stage)).
-		Scan(&out.Job.Flow, &out.Job.Queue, &out.Job.OrganizationID, &out.Detail)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return out, false, nil
-	}
-	if err != nil {
-		return out, false, err
-	}
-	out.Job.ID, out.Status = run.SetupID, ssosetup.StageSkipped
-	return out, true, nil
+	out, res, err := s.recordAlone(ctx, stage, ssosetup.StageSkipped, run, q.when, q.detail)
+	return out, res == recorded, err
 }

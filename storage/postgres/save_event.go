@@ -34,31 +34,17 @@ func (s *Store) UpsertReleaseEnvironment(ctx context.Context, org int64, release
 }
 
 // RecordEventSaved records the save_event stage once its event is in the eventstream. The stage changed no
-// job fact and wrote nothing else to Postgres, so it needs no lock: one statement records it, and the stage
-// record's primary key decides between concurrent runs. storage.ErrStageDone when another run recorded it
-// first, ErrJobFinished when the job failed meanwhile.
+// job fact and wrote nothing else to Postgres, so it is recorded alone (recordAlone). storage.ErrStageDone
+// when another run recorded it first, ErrJobFinished when the job is no longer running.
 func (s *Store) RecordEventSaved(ctx context.Context, run Run, detail string) error {
-	var recorded, running bool
-	err := s.pool.QueryRow(ctx, `
-		WITH job AS (SELECT id FROM setups WHERE id = $1 AND status = 'running'),
-		rec AS (
-			INSERT INTO setup_stages (setup_id, stage, status, attempts, detail, started_at)
-			SELECT id, $2, 'done', $3, $4, $5 FROM job
-			ON CONFLICT (setup_id, stage) DO NOTHING RETURNING setup_id
-		), moved AS (
-			UPDATE setups SET stage = $6, updated_at = now() WHERE id = (SELECT setup_id FROM rec)
-		)
-		SELECT EXISTS (SELECT 1 FROM rec), EXISTS (SELECT 1 FROM job)`,
-		run.SetupID, ssosetup.StageSaveEvent, run.Attempt, detail, run.StartedAt,
-		ssosetup.NextStage(ssosetup.StageSaveEvent)).Scan(&recorded, &running)
+	_, res, err := s.recordAlone(ctx, ssosetup.StageSaveEvent, ssosetup.StageDone, run, `true`, `$7::text`, detail)
 	switch {
 	case err != nil:
 		return err
-	case recorded:
-		return nil
-	case !running:
-		return ErrJobFinished
-	default:
+	case res == alreadyRecorded:
 		return storage.ErrStageDone
+	case res == notRunning:
+		return ErrJobFinished
 	}
+	return nil
 }

@@ -93,6 +93,48 @@ func (s *Store) runStage(ctx context.Context, stage string, run Run, fn stageFun
 	return out, fnErr
 }
 
+// recordResult is what recordAlone did.
+type recordResult int
+
+const (
+	recorded        recordResult = iota
+	alreadyRecorded              // another run recorded the stage first
+	notRunning                   // the job is not running, or the predicate did not hold
+)
+
+// recordAlone records a stage that writes nothing but its record, in one statement: no lock, no transaction
+// round trips; the record's primary key decides between concurrent runs. It records with status when the job
+// is running and when, an SQL predicate on the job's row (alias s), holds; detail is an SQL expression on the
+// same row, and may use args as $7 on. The outcome carries what the worker needs of the job.
+func (s *Store) recordAlone(ctx context.Context, stage, status string, run Run, when, detail string, args ...any) (Outcome, recordResult, error) {
+	out := Outcome{Status: status}
+	var wrote bool
+	err := s.pool.QueryRow(ctx, `
+		WITH job AS (
+			SELECT s.id, s.flow, s.queue, coalesce(s.organization_id, 0) AS organization_id, (`+detail+`) AS detail
+			FROM setups s WHERE s.id = $1 AND s.status = 'running' AND (`+when+`)
+		), rec AS (
+			INSERT INTO setup_stages (setup_id, stage, status, attempts, detail, started_at)
+			SELECT id, $2, $3, $4, detail, $5 FROM job
+			ON CONFLICT (setup_id, stage) DO NOTHING RETURNING setup_id
+		), moved AS (
+			UPDATE setups SET stage = $6, updated_at = now() WHERE id = (SELECT setup_id FROM rec)
+		)
+		SELECT job.flow, job.queue, job.organization_id, job.detail, EXISTS (SELECT 1 FROM rec) FROM job`,
+		append([]any{run.SetupID, stage, status, run.Attempt, run.StartedAt, ssosetup.NextStage(stage)}, args...)...).
+		Scan(&out.Job.Flow, &out.Job.Queue, &out.Job.OrganizationID, &out.Detail, &wrote)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return out, notRunning, nil
+	case err != nil:
+		return out, notRunning, err
+	case !wrote:
+		return out, alreadyRecorded, nil
+	}
+	out.Job.ID = run.SetupID
+	return out, recorded, nil
+}
+
 // queueRecord queues the stage record and the job's facts as one statement.
 func queueRecord(batch *pgx.Batch, stage string, run Run, j *Job, status, detail string) error {
 	messages, err := json.Marshal(j.Messages)
