@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
@@ -20,6 +21,9 @@ func (w *Worker) trackTasks(next asynq.Handler) asynq.Handler {
 		defer w.running.Add(-1)
 		began := time.Now()
 		err := next.ProcessTask(ctx, t)
+		if !w.log.Enabled(ctx, slog.LevelDebug) {
+			return err // spare the hot path the attributes nobody reads
+		}
 		id, _ := asynq.GetTaskID(ctx)
 		retried, _ := asynq.GetRetryCount(ctx)
 		w.log.DebugContext(ctx, "task processed", "task_id", id, "type", t.Type(), "attempt", retried+1,

@@ -15,8 +15,8 @@ const (
 )
 
 // DeliverSignals delivers up to limit undelivered signals to their receivers and marks them delivered, all
-// in one transaction of two round trips (pipelinedTx); it returns how many it delivered. SKIP LOCKED lets several workers
-// forward at once without delivering one signal twice; the receivers are idempotent upserts anyway.
+// in one transaction of two round trips (pipelinedTx); it returns how many it delivered. SKIP LOCKED lets
+// several workers forward at once without delivering one signal twice; the receivers are idempotent upserts.
 func (s *Store) DeliverSignals(ctx context.Context, limit int) (int, error) {
 	type sig struct {
 		id, org int64
