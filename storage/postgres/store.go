@@ -39,12 +39,6 @@ func translate(err error) error {
 	return err
 }
 
-// isUniqueViolation reports a unique-constraint conflict (SQLSTATE 23505), optionally of one constraint.
-func isUniqueViolation(err error, constraint string) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505" && (constraint == "" || pgErr.ConstraintName == constraint)
-}
-
 // pipelinedTx runs a transaction with BEGIN and COMMIT riding on the first and last round trips: BEGIN
 // travels with the statements read queues; then work (which may use what read's callbacks scanned) may run
 // statements of its own through q, and queues on last what travels with COMMIT. work returning an error,
