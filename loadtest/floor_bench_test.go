@@ -23,6 +23,9 @@ import (
 //   - stage_function: the same frame plus two small business writes (an audit-like insert and a row update),
 //     all inside one server-side function: one round trip per stage, the fewest a design that commits each
 //     stage to Postgres can have.
+//   - group_one_statement, group_stage_function: the one_statement and stage_function work, but committed
+//     together with that of other tasks running at the same time: one transaction and one round trip for
+//     many stages. The ceiling of a design that commits the stages of many jobs at once.
 //
 // Run with a fixed count, as the load test does: go test -run XXX -bench ChainFloor -benchtime 1200x ./loadtest/
 func BenchmarkChainFloor(b *testing.B) {
@@ -62,6 +65,8 @@ func BenchmarkChainFloor(b *testing.B) {
 		{"one_statement", oneStatement},
 		{"stage_frame", stageFrame},
 		{"stage_function", stageFunction},
+		{"group_one_statement", groupCommitted(oneStatementSQL)},
+		{"group_stage_function", groupCommitted(stageFunctionSQL)},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			if _, err := pool.Exec(ctx, `TRUNCATE floor_jobs, floor_stages, floor_audit, floor_members`); err != nil {
@@ -76,12 +81,16 @@ func BenchmarkChainFloor(b *testing.B) {
 	}
 }
 
+const oneStatementSQL = `
+	WITH rec AS (INSERT INTO floor_stages VALUES ($1, $2, now()) ON CONFLICT DO NOTHING)
+	INSERT INTO floor_jobs VALUES ($1, $2, now())
+	ON CONFLICT (id) DO UPDATE SET stage = excluded.stage, updated_at = now()`
+
+const stageFunctionSQL = `SELECT floor_stage($1, $2)`
+
 func oneStatement(pool *pgxpool.Pool) chainWork {
 	return func(ctx context.Context, chain uint32, step byte) error {
-		_, err := pool.Exec(ctx, `
-			WITH rec AS (INSERT INTO floor_stages VALUES ($1, $2, now()) ON CONFLICT DO NOTHING)
-			INSERT INTO floor_jobs VALUES ($1, $2, now())
-			ON CONFLICT (id) DO UPDATE SET stage = excluded.stage, updated_at = now()`, int64(chain), int(step))
+		_, err := pool.Exec(ctx, oneStatementSQL, int64(chain), int(step))
 		return err
 	}
 }
@@ -120,7 +129,53 @@ func stageFrame(pool *pgxpool.Pool) chainWork {
 
 func stageFunction(pool *pgxpool.Pool) chainWork {
 	return func(ctx context.Context, chain uint32, step byte) error {
-		_, err := pool.Exec(ctx, `SELECT floor_stage($1, $2)`, int64(chain), int(step))
+		_, err := pool.Exec(ctx, stageFunctionSQL, int64(chain), int(step))
 		return err
+	}
+}
+
+// groupCommitted sends each task's statement to committers that run whatever has queued up, from many
+// tasks, as one pipelined transaction (BEGIN, the statements, COMMIT in one round trip); a task returns once
+// the transaction holding its statement committed. This is the ceiling of a design that commits the stages
+// of many jobs together, with each stage one statement.
+func groupCommitted(sql string) func(pool *pgxpool.Pool) chainWork {
+	return func(pool *pgxpool.Pool) chainWork {
+		type request struct {
+			chain int64
+			step  int
+			done  chan error
+		}
+		queue := make(chan request, 1024)
+		for range 2 {
+			go func() {
+				for first := range queue {
+					pending := []request{first}
+				drain:
+					for len(pending) < 512 {
+						select {
+						case r := <-queue:
+							pending = append(pending, r)
+						default:
+							break drain
+						}
+					}
+					batch := &pgx.Batch{}
+					batch.Queue("BEGIN")
+					for _, r := range pending {
+						batch.Queue(sql, r.chain, r.step)
+					}
+					batch.Queue("COMMIT")
+					err := pool.SendBatch(context.Background(), batch).Close()
+					for _, r := range pending {
+						r.done <- err
+					}
+				}
+			}()
+		}
+		return func(ctx context.Context, chain uint32, step byte) error {
+			r := request{chain: int64(chain), step: int(step), done: make(chan error, 1)}
+			queue <- r
+			return <-r.done
+		}
 	}
 }
