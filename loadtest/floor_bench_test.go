@@ -59,9 +59,9 @@ func BenchmarkChainFloor(b *testing.B) {
 	}
 	for _, bc := range []struct {
 		name string
-		work func(pool *pgxpool.Pool) chainWork
+		work func(b *testing.B, pool *pgxpool.Pool) chainWork
 	}{
-		{"noop", func(*pgxpool.Pool) chainWork { return nil }},
+		{"noop", func(*testing.B, *pgxpool.Pool) chainWork { return nil }},
 		{"one_statement", oneStatement},
 		{"stage_frame", stageFrame},
 		{"stage_function", stageFunction},
@@ -72,7 +72,7 @@ func BenchmarkChainFloor(b *testing.B) {
 			if _, err := pool.Exec(ctx, `TRUNCATE floor_jobs, floor_stages, floor_audit, floor_members`); err != nil {
 				b.Fatal(err)
 			}
-			rate, err := runBaseline(ctx, redis, b.N, 256, 10*time.Millisecond, bc.work(pool))
+			rate, err := runBaseline(ctx, redis, b.N, 256, 10*time.Millisecond, bc.work(b, pool))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -88,14 +88,14 @@ const oneStatementSQL = `
 
 const stageFunctionSQL = `SELECT floor_stage($1, $2)`
 
-func oneStatement(pool *pgxpool.Pool) chainWork {
+func oneStatement(_ *testing.B, pool *pgxpool.Pool) chainWork {
 	return func(ctx context.Context, chain uint32, step byte) error {
 		_, err := pool.Exec(ctx, oneStatementSQL, int64(chain), int(step))
 		return err
 	}
 }
 
-func stageFrame(pool *pgxpool.Pool) chainWork {
+func stageFrame(_ *testing.B, pool *pgxpool.Pool) chainWork {
 	return func(ctx context.Context, chain uint32, step byte) error {
 		conn, err := pool.Acquire(ctx)
 		if err != nil {
@@ -127,7 +127,7 @@ func stageFrame(pool *pgxpool.Pool) chainWork {
 	}
 }
 
-func stageFunction(pool *pgxpool.Pool) chainWork {
+func stageFunction(_ *testing.B, pool *pgxpool.Pool) chainWork {
 	return func(ctx context.Context, chain uint32, step byte) error {
 		_, err := pool.Exec(ctx, stageFunctionSQL, int64(chain), int(step))
 		return err
@@ -138,15 +138,16 @@ func stageFunction(pool *pgxpool.Pool) chainWork {
 // tasks, as one pipelined transaction (BEGIN, the statements, COMMIT in one round trip); a task returns once
 // the transaction holding its statement committed. This is the ceiling of a design that commits the stages
 // of many jobs together, with each stage one statement.
-func groupCommitted(sql string) func(pool *pgxpool.Pool) chainWork {
-	return func(pool *pgxpool.Pool) chainWork {
+func groupCommitted(sql string) func(b *testing.B, pool *pgxpool.Pool) chainWork {
+	return func(b *testing.B, pool *pgxpool.Pool) chainWork {
 		type request struct {
 			chain int64
 			step  int
 			done  chan error
 		}
 		queue := make(chan request, 1024)
-		for range 2 {
+		b.Cleanup(func() { close(queue) })
+		for range 2 { // two, so that one collects a batch while the other's is in flight
 			go func() {
 				for first := range queue {
 					pending := []request{first}
