@@ -42,6 +42,9 @@ func (s *Store) DeliverSignals(ctx context.Context, limit int) (int, error) {
 			return rows.Err()
 		})
 	}, func(_ querier, b *pgx.Batch) error {
+		if len(sigs) == 0 {
+			return nil // another round delivered them: only COMMIT goes
+		}
 		ids := make([]int64, 0, len(sigs))
 		for _, sg := range sigs {
 			if err := receive(b, sg.name, sg.org, sg.args); err != nil {
