@@ -34,6 +34,23 @@ var messages = map[string]string{
 	CodeInternal:              "An internal error occurred; the setup was not completed.",
 }
 
+// Sentinel errors, tested with errors.Is. Drivers' errors are translated to them at the storage boundary, so
+// that no caller imports a driver.
+var (
+	// ErrNotFound means the row asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrStageDone means the stage was already recorded for the job: a redelivered task has nothing left to
+	// do but make sure what follows is enqueued.
+	ErrStageDone = errors.New("stage already recorded")
+	// ErrJobFinished means the job already ended: a late task of it has nothing to do and enqueues nothing.
+	ErrJobFinished = errors.New("job already finished")
+	// ErrIdempotencyConflict means the idempotency key was used before with another request body.
+	ErrIdempotencyConflict = errors.New("idempotency key already used with another request")
+	// ErrNotEnqueued means the job was recorded but its first task could not be enqueued: the job exists
+	// (the id returned with it is valid) and the worker's reconciler enqueues it later.
+	ErrNotEnqueued = errors.New("setup recorded but not enqueued")
+)
+
 // Message returns the end-user message of an error code.
 func Message(code string) string { return messages[code] }
 

@@ -10,7 +10,6 @@ import (
 
 	"github.com/ssosetup/ssosetup"
 	"github.com/ssosetup/ssosetup/enqueue"
-	"github.com/ssosetup/ssosetup/storage"
 )
 
 // MaxBatch is the most jobs one batch request may hold.
@@ -38,16 +37,16 @@ func (s *server) createSetup(w http.ResponseWriter, r *http.Request) {
 	}
 	id, isNew, err := s.cfg.Submitter.Submit(r.Context(), req, enqueue.Options{IdempotencyKey: r.Header.Get("Idempotency-Key")})
 	switch {
-	case errors.Is(err, enqueue.ErrIdempotencyConflict):
+	case errors.Is(err, ssosetup.ErrIdempotencyConflict):
 		writeError(w, http.StatusConflict, "conflict", "this Idempotency-Key was used with another request body", nil)
 		return
-	case err != nil && id == uuid.Nil:
-		writeRequestError(w, err)
-		return
-	case err != nil:
-		// Recorded but not yet queued: the reconciler will enqueue it; the job exists.
+	case errors.Is(err, ssosetup.ErrNotEnqueued):
+		// The job exists; the reconciler will enqueue it.
 		s.log.WarnContext(r.Context(), "setup recorded but not enqueued; the reconciler will enqueue it",
 			"setup_id", id, "error", err.Error())
+	case err != nil:
+		writeRequestError(w, err)
+		return
 	}
 	status := http.StatusAccepted
 	if !isNew {
@@ -84,7 +83,7 @@ func (s *server) createBatch(w http.ResponseWriter, r *http.Request) {
 		if err == nil {
 			var id uuid.UUID
 			id, _, err = s.cfg.Submitter.Submit(r.Context(), req, enqueue.Options{})
-			if id != uuid.Nil {
+			if err == nil || errors.Is(err, ssosetup.ErrNotEnqueued) {
 				results[i] = batchItem{SetupID: &id}
 				continue
 			}
@@ -101,7 +100,7 @@ func (s *server) getSetup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st, err := s.cfg.Store.SetupStatus(r.Context(), id)
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, ssosetup.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "not_found", "no setup with this id", nil)
 		return
 	}

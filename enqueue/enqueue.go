@@ -41,14 +41,13 @@ type Options struct {
 	Queue string
 }
 
-// ErrIdempotencyConflict means the key was used before with another request.
-var ErrIdempotencyConflict = postgres.ErrIdempotencyConflict
-
 // Submit validates req, records the job and enqueues its start stage. created is false when an earlier job
-// with the same idempotency key and request was returned. Validation errors are ssosetup.FieldErrors.
+// with the same idempotency key and request was returned. Validation errors are ssosetup.FieldErrors; a key
+// used before with another request is ssosetup.ErrIdempotencyConflict.
 //
-// When Redis cannot take the task, the job stays recorded and Submit returns its id with the error: the
-// worker's reconciler enqueues it later, and a retry with the same idempotency key returns the same job.
+// When Redis cannot take the task, the job stays recorded and Submit returns its id with an error wrapping
+// ssosetup.ErrNotEnqueued: the worker's reconciler enqueues it later, and a retry with the same idempotency
+// key returns the same job.
 func (s *Submitter) Submit(ctx context.Context, req ssosetup.Request, opts Options) (id uuid.UUID, created bool, err error) {
 	if err := req.Normalize(); err != nil {
 		return uuid.Nil, false, err
@@ -74,7 +73,10 @@ func (s *Submitter) Submit(ctx context.Context, req ssosetup.Request, opts Optio
 	if err != nil {
 		return uuid.Nil, false, fmt.Errorf("record setup: %w", err)
 	}
-	return id, created, Stage(ctx, s.client, ssosetup.StageStart, id, queue)
+	if err := Stage(ctx, s.client, ssosetup.StageStart, id, queue); err != nil {
+		return id, created, fmt.Errorf("%w: %w", ssosetup.ErrNotEnqueued, err)
+	}
+	return id, created, nil
 }
 
 // Stage enqueues a job's stage under its deterministic task id; a task that is already there counts as

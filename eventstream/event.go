@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/ssosetup/ssosetup"
 )
 
 // Event is a normalized event, shaped like a row of the ClickHouse events table (SPEC §7.2).
@@ -46,4 +48,12 @@ type Job struct {
 	UserEmail      string
 	CreatedAt      time.Time
 	Raw            []byte // the request's event object; nil to build one
+}
+
+// FromJob is what the eventstream needs of a setup job.
+func FromJob(j ssosetup.Job) Job {
+	return Job{
+		SetupID: j.ID, OrganizationID: j.OrganizationID, OrgSlug: j.OrgSlug, Flow: j.Flow, Provider: j.ProviderKey(),
+		UserID: j.Request.UserID, UserEmail: j.UserEmail, CreatedAt: j.CreatedAt, Raw: j.Request.Event,
+	}
 }

@@ -3,10 +3,13 @@ package loadtest_test
 import (
 	"context"
 	"errors"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ssosetup/ssosetup/loadtest"
 	"github.com/ssosetup/ssosetup/storage/clickhouse"
@@ -30,9 +33,14 @@ func TestLoadTestEndToEnd(t *testing.T) {
 		t.Fatalf("without workers: %v, want ErrNoWorkers", err)
 	}
 
+	// The report reads the ClickHouse figures from the worker's /metrics, as it would from a running product.
+	reg := prometheus.NewRegistry()
+	metrics := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer metrics.Close()
+	cfg.Metrics = []string{metrics.URL}
 	w := worker.New(worker.Config{Redis: opt, Store: postgres.NewStore(pool), Events: clickhouse.NewEvents(ch),
 		Logger: storagetest.Logger(t), Concurrency: 32, PollInterval: 10 * time.Millisecond,
-		EventBatchBulkDelay: 200 * time.Millisecond})
+		EventBatchBulkDelay: 200 * time.Millisecond, Metrics: worker.NewMetrics(reg)})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
@@ -46,7 +54,8 @@ func TestLoadTestEndToEnd(t *testing.T) {
 	if rep.Jobs != 24 || rep.Succeeded != 24 || rep.Failed != 0 || !rep.InvariantsOK {
 		t.Errorf("report %+v", rep)
 	}
-	if rep.ClickHouseInserts == 0 || rep.RowsPerInsert < 1 || rep.LatencyMS.P50 <= 0 || rep.JobsPerSecond <= 0 {
+	// 24 events in bulk batches: at least one INSERT, none with fewer than one row, never one per event.
+	if rep.ClickHouseInserts == 0 || rep.ClickHouseInserts >= 24 || rep.RowsPerInsert < 1 || rep.LatencyMS.P50 <= 0 || rep.JobsPerSecond <= 0 {
 		t.Errorf("report figures %+v", rep)
 	}
 	if rep.BaselineChainsPerSecond == nil || *rep.BaselineChainsPerSecond <= 0 || rep.Ratio == nil {
@@ -54,8 +63,11 @@ func TestLoadTestEndToEnd(t *testing.T) {
 	}
 	// Invites were seeded: some links accepted one, some replaced an invite request.
 	var accepted, replaced int
-	_ = pool.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE event = 'member.accept-invite'),
+	err = pool.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE event = 'member.accept-invite'),
 		count(*) FILTER (WHERE event = 'invite-request.remove') FROM audit_log_entries`).Scan(&accepted, &replaced)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if accepted != 6 || replaced != 6 {
 		t.Errorf("%d invites accepted, %d requests replaced; want 6 each", accepted, replaced)
 	}

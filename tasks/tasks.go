@@ -61,9 +61,10 @@ func NewStage(stage string, setupID uuid.UUID, queue string) *asynq.Task {
 }
 
 // ParseStage decodes a stage payload; an error means the payload is malformed and retrying cannot help.
+// Unknown fields are ignored (SPEC §4): a newer release may add one while older workers still run.
 func ParseStage(t *asynq.Task) (uuid.UUID, error) {
 	var p StagePayload
-	if err := strictJSON(t.Payload(), &p); err != nil {
+	if err := json.Unmarshal(t.Payload(), &p); err != nil {
 		return uuid.Nil, fmt.Errorf("task %s: %w", t.Type(), err)
 	}
 	if p.SetupID == uuid.Nil {
@@ -88,10 +89,10 @@ func NewEmailMissingLinks(p EmailMissingLinksPayload) *asynq.Task {
 		asynq.MaxRetry(MaxRetry), asynq.Timeout(2*time.Minute), asynq.Retention(Retention))
 }
 
-// ParseEmailMissingLinks decodes the e-mail task's payload.
+// ParseEmailMissingLinks decodes the e-mail task's payload, ignoring unknown fields as ParseStage does.
 func ParseEmailMissingLinks(t *asynq.Task) (EmailMissingLinksPayload, error) {
 	var p EmailMissingLinksPayload
-	if err := strictJSON(t.Payload(), &p); err != nil {
+	if err := json.Unmarshal(t.Payload(), &p); err != nil {
 		return p, fmt.Errorf("task %s: %w", t.Type(), err)
 	}
 	if p.SetupID == uuid.Nil || p.OrganizationID <= 0 || p.ActorUserID <= 0 {
@@ -108,5 +109,3 @@ func IsStageType(typ string) (string, bool) {
 	stage := typ[len(TypePrefix):]
 	return stage, ssosetup.IsStage(stage)
 }
-
-func strictJSON(data []byte, v any) error { return ssosetup.DecodeStrict(data, v) }

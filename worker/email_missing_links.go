@@ -7,7 +7,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
-	"github.com/ssosetup/ssosetup/storage"
+	"github.com/ssosetup/ssosetup"
 	"github.com/ssosetup/ssosetup/storage/postgres"
 	"github.com/ssosetup/ssosetup/tasks"
 )
@@ -23,7 +23,7 @@ func (w *Worker) emailMissingLinks(ctx context.Context, t *asynq.Task) error {
 		SetupID: p.SetupID, OrganizationID: p.OrganizationID, ActorUserID: p.ActorUserID, Provider: p.Provider,
 		BaseURL: w.cfg.BaseURL,
 	})
-	if errors.Is(err, storage.ErrNotFound) {
+	if errors.Is(err, ssosetup.ErrNotFound) {
 		w.log.WarnContext(ctx, "sso link e-mails not sent: actor or organization not found",
 			"setup_id", p.SetupID, "organization_id", p.OrganizationID, "actor_user_id", p.ActorUserID)
 		return nil

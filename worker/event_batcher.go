@@ -130,9 +130,10 @@ func (b *eventBatcher) flush(batch []saveRequest) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	began := time.Now()
 	err := b.w.Insert(ctx, events)
+	took := time.Since(began)
 	cancel()
-	b.observe(len(events), time.Since(began), err)
-	for _, r := range batch {
+	for _, r := range batch { // the waiting stages first: nothing else may delay them
 		r.done <- err
 	}
+	b.observe(len(events), took, err)
 }

@@ -104,6 +104,15 @@ func (h *harness) exec(sql string, args ...any) {
 	}
 }
 
+// scan runs a query that returns one row and scans it into dest; any error, no row included, fails the
+// test, so that a check never compares against values that were never read.
+func (h *harness) scan(sql string, args []any, dest ...any) {
+	h.t.Helper()
+	if err := h.pool.QueryRow(h.ctx, sql, args...).Scan(dest...); err != nil {
+		h.t.Fatalf("%s: %v", sql, err)
+	}
+}
+
 func (h *harness) queryInt(sql string, args ...any) int64 {
 	h.t.Helper()
 	var n int64
@@ -152,7 +161,7 @@ func (h *harness) submit(req ssosetup.Request) uuid.UUID {
 }
 
 // wait polls until the job succeeded or failed; the deadline only keeps a broken test from hanging.
-func (h *harness) wait(id uuid.UUID) postgres.SetupStatus {
+func (h *harness) wait(id uuid.UUID) ssosetup.SetupStatus {
 	h.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
@@ -166,7 +175,7 @@ func (h *harness) wait(id uuid.UUID) postgres.SetupStatus {
 		time.Sleep(10 * time.Millisecond)
 	}
 	h.t.Fatalf("setup %s did not finish", id)
-	return postgres.SetupStatus{}
+	return ssosetup.SetupStatus{}
 }
 
 // eventually polls cond until it holds; the deadline only keeps a broken test from hanging.

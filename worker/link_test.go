@@ -9,7 +9,6 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ssosetup/ssosetup"
-	"github.com/ssosetup/ssosetup/storage/postgres"
 )
 
 func (h *harness) provider(org int64, key string, allowUnlinked bool) int64 {
@@ -68,7 +67,7 @@ func (h *harness) memberOf(org, user int64) (memberRow, bool) {
 	return h.memberRow(id)
 }
 
-func (h *harness) mustSucceed(req ssosetup.Request) postgres.SetupStatus {
+func (h *harness) mustSucceed(req ssosetup.Request) ssosetup.SetupStatus {
 	h.t.Helper()
 	st := h.wait(h.submit(req))
 	if st.Status != ssosetup.StatusSucceeded {
@@ -77,7 +76,7 @@ func (h *harness) mustSucceed(req ssosetup.Request) postgres.SetupStatus {
 	return st
 }
 
-func stageDetail(st postgres.SetupStatus, name string) string {
+func stageDetail(st ssosetup.SetupStatus, name string) string {
 	for _, s := range st.Stages {
 		if s.Name == name {
 			return s.Status + ": " + s.Detail
@@ -123,8 +122,8 @@ func TestLinkCreatesMembership(t *testing.T) {
 			t.Errorf("audits %v", got)
 		}
 		var data map[string]any
-		_ = h.pool.QueryRow(h.ctx, `SELECT data FROM audit_log_entries WHERE organization_id = $1 AND event = 'member.add' AND target_object_id = $2 AND target_user_id = $3`,
-			tc.org, m.ID, user).Scan(&data)
+		h.scan(`SELECT data FROM audit_log_entries WHERE organization_id = $1 AND event = 'member.add' AND target_object_id = $2 AND target_user_id = $3`,
+			[]any{tc.org, m.ID, user}, &data)
 		if data["role"] != tc.role || data["email"] != "bar@example.test" || data["invite_status"] != "approved" {
 			t.Errorf("member.add data %v", data)
 		}
@@ -147,8 +146,8 @@ func TestLinkRelinksExistingIdentity(t *testing.T) {
 	}
 	var data map[string]any
 	var fresh bool
-	_ = h.pool.QueryRow(h.ctx, `SELECT data, last_verified > now() - interval '1 minute' AND last_synced > now() - interval '1 minute'
-		FROM auth_identities WHERE id = $1`, byIdent).Scan(&data, &fresh)
+	h.scan(`SELECT data, last_verified > now() - interval '1 minute' AND last_synced > now() - interval '1 minute'
+		FROM auth_identities WHERE id = $1`, []any{byIdent}, &data, &fresh)
 	if data["access_token"] != "new" || data["refresh_token"] != "rt-old" || !fresh {
 		t.Errorf("identity data %v, verified now %v", data, fresh)
 	}
@@ -159,7 +158,7 @@ func TestLinkRelinksExistingIdentity(t *testing.T) {
 	// The IdP's id for the user changed: the same row takes the new ident.
 	h.mustSucceed(linkRequest(org, user, "foo-idp-v2"))
 	var ident string
-	_ = h.pool.QueryRow(h.ctx, `SELECT ident FROM auth_identities WHERE id = $1`, byIdent).Scan(&ident)
+	h.scan(`SELECT ident FROM auth_identities WHERE id = $1`, []any{byIdent}, &ident)
 	if ident != "foo-idp-v2" || h.queryInt(`SELECT count(*) FROM auth_identities`) != 1 {
 		t.Errorf("ident %q, %d identities", ident, h.queryInt(`SELECT count(*) FROM auth_identities`))
 	}
@@ -211,7 +210,7 @@ func TestLinkAcceptsApprovedInvite(t *testing.T) {
 
 	for _, c := range []struct {
 		inv, user int64
-		st        postgres.SetupStatus
+		st        ssosetup.SetupStatus
 		role      string
 	}{{inv1, byEmail, st, "admin"}, {inv2, byToken, st2, "member"}} {
 		m, _ := h.memberRow(c.inv)
@@ -279,7 +278,7 @@ func TestLinkReplacesInviteRequest(t *testing.T) {
 		t.Error("no membership created")
 	}
 	var email string
-	_ = h.pool.QueryRow(h.ctx, `SELECT data->>'email' FROM audit_log_entries WHERE setup_id = $1 AND event = 'invite-request.remove'`, st.SetupID).Scan(&email)
+	h.scan(`SELECT data->>'email' FROM audit_log_entries WHERE setup_id = $1 AND event = 'invite-request.remove'`, []any{st.SetupID}, &email)
 	if email != "bar@example.test" {
 		t.Errorf("invite-request.remove email %q", email)
 	}
@@ -350,29 +349,27 @@ func TestAcceptInviteRequiresSSOIdentity(t *testing.T) {
 	user := h.user("bar")
 	inv := h.invite(org, "bar@example.test", "", "approved", nil, "member")
 	id := h.submit(linkRequest(org, user, "bar-idp"))
-	run := postgres.Run{SetupID: id, Attempt: 1, StartedAt: time.Now()}
-	for _, stage := range []func() (postgres.Outcome, error){
-		func() (postgres.Outcome, error) { return h.store.Start(h.ctx, run) },
-		func() (postgres.Outcome, error) { return h.store.Disable2FA(h.ctx, run) },
-		func() (postgres.Outcome, error) { return h.store.AttachIdentity(h.ctx, run) },
-		func() (postgres.Outcome, error) { return h.store.NewMembership(h.ctx, run) },
-	} {
-		if _, err := stage(); err != nil {
+	run := ssosetup.Run{SetupID: id, Attempt: 1, StartedAt: time.Now()}
+	for _, stage := range ssosetup.Stages[:4] { // up to new_membership
+		if _, err := h.store.RunStage(h.ctx, stage, run, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The identity disappears before accept_invite (another user took it over).
 	h.exec(`DELETE FROM auth_identities WHERE auth_provider_id = $1`, p)
 	before := h.snapshot(domainTables...)
-	_, err := h.store.AcceptInvite(h.ctx, run)
+	_, err := h.store.RunStage(h.ctx, ssosetup.StageAcceptInvite, run, nil)
 	if je, ok := ssosetup.AsJobError(err); !ok || je.Code != ssosetup.CodeSSORequired {
 		t.Fatalf("accept_invite = %v, want sso_required", err)
 	}
 	h.assertUnchanged(before, h.snapshot(domainTables...))
-	if m, _ := h.memberRow(inv); m.UserID != nil {
-		t.Errorf("invite accepted without SSO: %+v", m)
+	if m, ok := h.memberRow(inv); !ok || m.UserID != nil {
+		t.Errorf("invite accepted without SSO, or gone: %+v (found %v)", m, ok)
 	}
-	st, _ := h.store.SetupStatus(h.ctx, id)
+	st, err := h.store.SetupStatus(h.ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if st.Status != ssosetup.StatusFailed || st.Error.Code != ssosetup.CodeSSORequired || st.Error.Message != ssosetup.Message(ssosetup.CodeSSORequired) {
 		t.Errorf("job %s %+v", st.Status, st.Error)
 	}

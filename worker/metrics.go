@@ -1,11 +1,9 @@
 package worker
 
 import (
-	"context"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/redis/go-redis/v9"
 )
 
 // Metrics are the worker's Prometheus collectors. One set serves every Worker of a process.
@@ -54,14 +52,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// Redis keys where workers add up their ClickHouse INSERTs, so that `ssosetup loadtest` can report rows per
-// INSERT across every worker process.
-const (
-	StatsInsertsKey = "ssosetup:stats:eventstream_inserts"
-	StatsRowsKey    = "ssosetup:stats:eventstream_rows"
-)
-
-// observeInsert records one INSERT in the metrics and in the shared Redis counters.
+// observeInsert records one INSERT of the event batcher.
 func (w *Worker) observeInsert(rows int, took time.Duration, err error) {
 	if err != nil {
 		w.metrics.InsertFailures.Inc()
@@ -69,11 +60,4 @@ func (w *Worker) observeInsert(rows int, took time.Duration, err error) {
 	}
 	w.metrics.BatchRows.Observe(float64(rows))
 	w.metrics.InsertDuration.Observe(took.Seconds())
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	_, _ = w.stats.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		p.Incr(ctx, StatsInsertsKey)
-		p.IncrBy(ctx, StatsRowsKey, int64(rows))
-		return nil
-	})
 }

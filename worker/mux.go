@@ -1,23 +1,43 @@
 package worker
 
 import (
+	"context"
+	"log/slog"
+	"time"
+
 	"github.com/hibiken/asynq"
 
 	"github.com/ssosetup/ssosetup"
 	"github.com/ssosetup/ssosetup/tasks"
 )
 
-// mux registers every handler under its task type, behind the logging middleware.
+// mux registers every handler under its task type, behind the task-tracking middleware. Every stage has the
+// same handler (stage.go); the stage's logic is in storage/postgres/<stage>.go.
 func (w *Worker) mux() *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	mux.Use(w.trackTasks)
-	mux.Handle(tasks.StageType(ssosetup.StageStart), w.stage(ssosetup.StageStart, w.store.Start))
-	mux.Handle(tasks.StageType(ssosetup.StageDisable2FA), w.stage(ssosetup.StageDisable2FA, w.disable2FA))
-	mux.Handle(tasks.StageType(ssosetup.StageAttachIdentity), w.stage(ssosetup.StageAttachIdentity, w.store.AttachIdentity))
-	mux.Handle(tasks.StageType(ssosetup.StageNewMembership), w.stage(ssosetup.StageNewMembership, w.store.NewMembership))
-	mux.Handle(tasks.StageType(ssosetup.StageAcceptInvite), w.stage(ssosetup.StageAcceptInvite, w.acceptInvite))
-	mux.Handle(tasks.StageType(ssosetup.StageSaveEvent), w.stage(ssosetup.StageSaveEvent, w.saveEvent))
-	mux.Handle(tasks.StageType(ssosetup.StageFinish), w.stage(ssosetup.StageFinish, w.finish))
+	for _, name := range ssosetup.Stages {
+		mux.Handle(tasks.StageType(name), w.stage(name))
+	}
 	mux.HandleFunc(tasks.TypeEmailMissingLinks, w.emailMissingLinks)
 	return mux
+}
+
+// trackTasks counts the tasks being handled (the event batcher needs to know) and logs every task run at
+// debug level with its duration; errors are logged once, by handleError.
+func (w *Worker) trackTasks(next asynq.Handler) asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		w.running.Add(1)
+		defer w.running.Add(-1)
+		began := time.Now()
+		err := next.ProcessTask(ctx, t)
+		if !w.log.Enabled(ctx, slog.LevelDebug) {
+			return err // spare the hot path the attributes nobody reads
+		}
+		id, _ := asynq.GetTaskID(ctx)
+		retried, _ := asynq.GetRetryCount(ctx)
+		w.log.DebugContext(ctx, "task processed", "task_id", id, "type", t.Type(), "attempt", retried+1,
+			"duration_ms", time.Since(began).Milliseconds(), "ok", err == nil)
+		return err
+	})
 }

@@ -65,8 +65,8 @@ func TestSetupFlowBasic(t *testing.T) {
 		t.Errorf("audit events = %v", audits)
 	}
 	var enableData, linkData string
-	_ = h.pool.QueryRow(h.ctx, `SELECT data::text FROM audit_log_entries WHERE event = 'sso.enable'`).Scan(&enableData)
-	_ = h.pool.QueryRow(h.ctx, `SELECT data::text FROM audit_log_entries WHERE event = 'sso-identity.link'`).Scan(&linkData)
+	h.scan(`SELECT data::text FROM audit_log_entries WHERE event = 'sso.enable'`, nil, &enableData)
+	h.scan(`SELECT data::text FROM audit_log_entries WHERE event = 'sso-identity.link'`, nil, &linkData)
 	for _, secret := range []string{"s3cr3t-config", "s3cr3t-token"} {
 		if strings.Contains(enableData+linkData, secret) {
 			t.Errorf("audit data leaks %q: %s %s", secret, enableData, linkData)

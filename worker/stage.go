@@ -10,18 +10,20 @@ import (
 
 	"github.com/ssosetup/ssosetup"
 	"github.com/ssosetup/ssosetup/enqueue"
-	"github.com/ssosetup/ssosetup/storage"
+	"github.com/ssosetup/ssosetup/eventstream"
 	"github.com/ssosetup/ssosetup/storage/postgres"
 	"github.com/ssosetup/ssosetup/tasks"
 )
 
-// stageFunc runs one stage of a job; the store's stage methods have this shape.
-type stageFunc func(ctx context.Context, run postgres.Run) (postgres.Outcome, error)
-
-// stage wraps a stage function into a task handler that enqueues the next stage afterwards — also when the
-// stage was already recorded by an earlier delivery, unless the next stage has run too. A stage that often
-// has nothing to do is first offered a quick skip, which records it in one statement when that holds.
-func (w *Worker) stage(name string, fn stageFunc) asynq.Handler {
+// stage is the task handler of every stage: decode the payload, run the stage through the store's
+// exactly-once frame (postgres.Store.RunStage; the stage's logic is in storage/postgres/<stage>.go), then
+// enqueue what follows — also when the stage was already recorded by an earlier delivery, unless the next
+// stage has run too, so that a crash between the commit and the enqueue cannot stop the chain.
+func (w *Worker) stage(name string) asynq.Handler {
+	var prepare postgres.Prepare
+	if name == ssosetup.StageSaveEvent {
+		prepare = w.writeEvent
+	}
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		id, err := tasks.ParseStage(t)
 		if err != nil {
@@ -29,20 +31,17 @@ func (w *Worker) stage(name string, fn stageFunc) asynq.Handler {
 		}
 		retried, _ := asynq.GetRetryCount(ctx)
 		began := time.Now()
-		run := postgres.Run{SetupID: id, Attempt: retried + 1, StartedAt: began}
-		out, skipped, err := w.store.QuickSkip(ctx, name, run)
-		if err == nil && !skipped {
-			out, err = fn(ctx, run)
-		}
+		out, err := w.store.RunStage(ctx, name, ssosetup.Run{SetupID: id, Attempt: retried + 1, StartedAt: began}, prepare)
 		w.observeStage(name, began, out, err)
+		j := out.Job
 		switch {
-		case errors.Is(err, storage.ErrStageDone):
+		case errors.Is(err, ssosetup.ErrStageDone):
 			if out.NextRecorded {
 				return nil
 			}
-		case errors.Is(err, postgres.ErrJobFinished):
+		case errors.Is(err, ssosetup.ErrJobFinished):
 			return nil
-		case errors.Is(err, storage.ErrNotFound):
+		case errors.Is(err, ssosetup.ErrNotFound):
 			return permanent(fmt.Errorf("setup %s: %w", id, err))
 		case err != nil:
 			if je, ok := ssosetup.AsJobError(err); ok {
@@ -50,40 +49,54 @@ func (w *Worker) stage(name string, fn stageFunc) asynq.Handler {
 				return permanent(err)
 			}
 			return fmt.Errorf("%s for setup %s: %w", name, id, err)
+		default:
+			if out.Notice != "" {
+				w.log.InfoContext(ctx, out.Notice, "setup_id", id, "stage", name, "flow", j.Flow,
+					"organization_id", j.OrganizationID, "user_id", j.Request.UserID)
+			}
+			if out.Signalled {
+				w.signals.wake()
+			}
 		}
-		next := ssosetup.NextStage(name)
-		if next == "" {
-			return nil
-		}
-		return enqueue.Stage(ctx, w.client, next, id, out.Job.Queue)
+		return w.enqueueNext(ctx, name, j)
 	})
 }
 
-// disable2FA runs the stage and logs the line Sentry logs when it clears require_2fa.
-func (w *Worker) disable2FA(ctx context.Context, run postgres.Run) (postgres.Outcome, error) {
-	out, err := w.store.Disable2FA(ctx, run)
-	if err == nil && out.Status == ssosetup.StageDone {
-		w.log.InfoContext(ctx, "Require 2fa disabled during sso setup", "organization_id", out.Job.OrganizationID,
-			"setup_id", run.SetupID)
+// enqueueNext enqueues the stage after stage or, after finish, a setup's e-mail task; deterministic task ids
+// keep a repeated enqueue single.
+func (w *Worker) enqueueNext(ctx context.Context, stage string, j ssosetup.Job) error {
+	if next := ssosetup.NextStage(stage); next != "" {
+		return enqueue.Stage(ctx, w.client, next, j.ID, j.Queue)
 	}
-	return out, err
+	if j.Flow != ssosetup.FlowSetup || j.Request.Provider == nil {
+		return nil
+	}
+	_, err := w.client.EnqueueContext(ctx, tasks.NewEmailMissingLinks(tasks.EmailMissingLinksPayload{
+		OrganizationID: j.OrganizationID, ActorUserID: j.Request.UserID, Provider: j.Request.Provider.Key,
+		SetupID: j.ID,
+	}))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueue e-mails of setup %s: %w", j.ID, err)
+	}
+	return nil
 }
 
-// acceptInvite runs the stage and logs when a member's duplicate invite was removed.
-func (w *Worker) acceptInvite(ctx context.Context, run postgres.Run) (postgres.Outcome, error) {
-	out, err := w.store.AcceptInvite(ctx, run)
-	if err == nil && out.Detail == postgres.DetailDuplicateInviteRemoved {
-		w.log.InfoContext(ctx, postgres.DetailDuplicateInviteRemoved, "organization_id", out.Job.OrganizationID,
-			"user_id", out.Job.Request.UserID, "setup_id", run.SetupID)
+// writeEvent is save_event's prepare step: the job's event goes into the eventstream, through the batcher,
+// before the stage's transaction, which never waits on ClickHouse. A repeat writes the same event again
+// (its id is deterministic), which the table's sort key deduplicates.
+func (w *Worker) writeEvent(ctx context.Context, j ssosetup.Job) error {
+	ev := eventstream.Build(eventstream.FromJob(j))
+	if err := w.batcher.Save(ctx, ev, j.Queue == tasks.QueueBulk); err != nil {
+		return fmt.Errorf("save event: %w", err)
 	}
-	return out, err
+	return nil
 }
 
 // observeStage records a stage run's duration and, when the job reached a final status, the job.
-func (w *Worker) observeStage(name string, began time.Time, out postgres.Outcome, err error) {
+func (w *Worker) observeStage(name string, began time.Time, out ssosetup.Outcome, err error) {
 	outcome := out.Status
 	switch {
-	case errors.Is(err, storage.ErrStageDone):
+	case errors.Is(err, ssosetup.ErrStageDone):
 		outcome = "already_done"
 	case err != nil && out.Status != ssosetup.StageFailed:
 		outcome = "error"

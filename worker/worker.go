@@ -87,7 +87,7 @@ type Worker struct {
 	signals *signalForwarder
 	batcher *eventBatcher
 	metrics *Metrics
-	stats   redis.UniversalClient
+	rdb     redis.UniversalClient // the reconciler's view of Asynq's keys
 	recon   *reconciler
 	running atomic.Int64 // tasks being handled now
 }
@@ -96,9 +96,9 @@ type Worker struct {
 func New(cfg Config) *Worker {
 	cfg.setDefaults()
 	w := &Worker{cfg: cfg, log: cfg.Logger, store: cfg.Store, client: asynq.NewClient(cfg.Redis), metrics: cfg.Metrics}
-	w.stats = cfg.Redis.MakeRedisClient().(redis.UniversalClient)
+	w.rdb = cfg.Redis.MakeRedisClient().(redis.UniversalClient)
 	w.signals = newSignalForwarder(cfg.Store, cfg.Logger)
-	w.recon = &reconciler{store: cfg.Store, client: w.client, rdb: w.stats, log: cfg.Logger,
+	w.recon = &reconciler{store: cfg.Store, client: w.client, rdb: w.rdb, log: cfg.Logger,
 		interval: cfg.ReconcileInterval, idle: cfg.ReconcileIdle, failJob: w.failJob}
 	w.batcher = newEventBatcher(cfg.Events, cfg.EventBatchSize, cfg.EventBatchDelay, cfg.EventBatchBulkDelay,
 		w.observeInsert, func() int { return int(w.running.Load()) }, 2*cfg.PollInterval)
@@ -119,7 +119,7 @@ func New(cfg Config) *Worker {
 // ones finish for up to ShutdownTimeout and requeues the rest.
 func (w *Worker) Run(ctx context.Context) error {
 	defer w.client.Close()
-	defer w.stats.Close()
+	defer w.rdb.Close()
 	// The batcher outlives the server: handlers finishing during shutdown still need their INSERT.
 	batcherCtx, stopBatcher := context.WithCancel(context.WithoutCancel(ctx))
 	var batcher, loops sync.WaitGroup

@@ -57,7 +57,7 @@ func loadConfig() (config, error) {
 		LogFormat:         env("LOG_FORMAT", "json"),
 	}
 	if addrs := os.Getenv("REDIS_CLUSTER_ADDRS"); addrs != "" {
-		c.RedisClusterAddrs = strings.Split(addrs, ",")
+		c.RedisClusterAddrs = splitList(addrs)
 	}
 	var err error
 	if c.Concurrency, err = envInt("WORKER_CONCURRENCY", 256); err != nil {
@@ -195,4 +195,15 @@ func oneLine(err error) string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// splitList splits a comma-separated setting, dropping blanks.
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }

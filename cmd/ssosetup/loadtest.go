@@ -26,6 +26,8 @@ func loadtestCmd(ctx context.Context, cfg config, log *slog.Logger, args []strin
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
 	overAPI := fs.Bool("api", false, "submit over the HTTP API (SSOSETUP_API_URL, SSOSETUP_API_TOKEN) instead of the enqueue package")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
+	metrics := fs.String("metrics", cfg.APIURL+"/metrics",
+		"comma-separated /metrics URLs of every worker, where the ClickHouse INSERT figures are read (`ssosetup run` serves them on SSOSETUP_LISTEN); empty: not reported")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
 	}
@@ -42,7 +44,7 @@ func loadtestCmd(ctx context.Context, cfg config, log *slog.Logger, args []strin
 	lt := loadtest.Config{
 		Orgs: *orgs, Members: *members, Baseline: *baseline, Pool: d.pool, ClickHouse: d.ch, Redis: d.redis,
 		Concurrency: cfg.Concurrency, PollInterval: cfg.PollInterval, Progress: stderr,
-		Terminal: isTerminal(stderr),
+		Terminal: isTerminal(stderr), Metrics: splitList(*metrics),
 	}
 	if *overAPI {
 		lt.API = client.New(cfg.APIURL, cfg.APIToken)

@@ -9,16 +9,13 @@ import (
 	"github.com/ssosetup/ssosetup"
 )
 
-// AcceptInvite runs the accept_invite stage (SPEC §3.5): accept the approved invite new_membership handed
+// detailDuplicateInviteRemoved is recorded, and logged as Sentry logs it, when a member's duplicate invite
+// was deleted.
+const detailDuplicateInviteRemoved = "Pending org invite not accepted - User already org member"
+
+// acceptInvite is the accept_invite stage (SPEC §3.5): accept the approved invite new_membership handed
 // over, or, for a user who already was a member, remove a duplicate pending invite.
-func (s *Store) AcceptInvite(ctx context.Context, run Run) (Outcome, error) {
-	return s.runStage(ctx, ssosetup.StageAcceptInvite, run, acceptInvite)
-}
-
-// DetailDuplicateInviteRemoved is the outcome detail when a member's duplicate invite was deleted.
-const DetailDuplicateInviteRemoved = "Pending org invite not accepted - User already org member"
-
-func acceptInvite(ctx context.Context, tx *stageTx, j *Job) (string, string, error) {
+func acceptInvite(ctx context.Context, tx *stageTx, j *ssosetup.Job) (string, string, error) {
 	if j.InviteMemberID != 0 {
 		return accept(ctx, tx, j)
 	}
@@ -36,10 +33,11 @@ func acceptInvite(ctx context.Context, tx *stageTx, j *Job) (string, string, err
 	if tag.RowsAffected() == 0 {
 		return ssosetup.StageSkipped, "no duplicate invite", nil
 	}
-	return ssosetup.StageDone, DetailDuplicateInviteRemoved, nil
+	tx.notice = detailDuplicateInviteRemoved
+	return ssosetup.StageDone, detailDuplicateInviteRemoved, nil
 }
 
-func accept(ctx context.Context, tx *stageTx, j *Job) (string, string, error) {
+func accept(ctx context.Context, tx *stageTx, j *ssosetup.Job) (string, string, error) {
 	var requiresSSO, hasIdentity bool
 	err := tx.QueryRow(ctx, `
 		SELECT NOT p.allow_unlinked,

@@ -12,13 +12,9 @@ import (
 	"github.com/ssosetup/ssosetup/redact"
 )
 
-// AttachIdentity runs the attach_identity stage (SPEC §3.3): in the setup flow it first creates the
+// attachIdentity is the attach_identity stage (SPEC §3.3): in the setup flow it first creates the
 // organization's auth provider; in both flows it links the identity to the acting user.
-func (s *Store) AttachIdentity(ctx context.Context, run Run) (Outcome, error) {
-	return s.runStage(ctx, ssosetup.StageAttachIdentity, run, attachIdentity)
-}
-
-func attachIdentity(ctx context.Context, tx *stageTx, j *Job) (string, string, error) {
+func attachIdentity(ctx context.Context, tx *stageTx, j *ssosetup.Job) (string, string, error) {
 	if j.Flow == ssosetup.FlowSetup {
 		if err := createProvider(ctx, tx, j); err != nil {
 			return "", "", err
@@ -47,13 +43,13 @@ func attachIdentity(ctx context.Context, tx *stageTx, j *Job) (string, string, e
 	if err != nil {
 		return "", "", err
 	}
-	j.addMessage(ssosetup.MessageLinked)
+	j.AddMessage(ssosetup.MessageLinked)
 	return ssosetup.StageDone, "identity linked", nil
 }
 
 // createProvider creates the organization's auth provider. The organization_id unique index decides between
 // concurrent setups: the loser's insert does nothing and its job fails already_configured.
-func createProvider(ctx context.Context, tx *stageTx, j *Job) error {
+func createProvider(ctx context.Context, tx *stageTx, j *ssosetup.Job) error {
 	config, err := json.Marshal(nonNil(j.Request.Provider.Config))
 	if err != nil {
 		return err
@@ -70,7 +66,7 @@ func createProvider(ctx context.Context, tx *stageTx, j *Job) error {
 
 // linkIdentity finds the identity by ident, else by user (the IdP's id for the user changed), and points it
 // at the acting user, or creates it. It reports whether the identity is new.
-func linkIdentity(ctx context.Context, tx *stageTx, j *Job) (bool, error) {
+func linkIdentity(ctx context.Context, tx *stageTx, j *ssosetup.Job) (bool, error) {
 	provider, user, ident := j.AuthProviderID, j.Request.UserID, j.Request.Identity.ID
 	var owner int64
 	var oldData map[string]any
@@ -108,7 +104,7 @@ func linkIdentity(ctx context.Context, tx *stageTx, j *Job) (bool, error) {
 
 // wipeIdentity prepares taking over an identity that belongs to previousOwner: the acting user's other
 // identities of this provider go, and the previous owner's membership is marked invalid.
-func wipeIdentity(ctx context.Context, tx querier, j *Job, previousOwner int64) error {
+func wipeIdentity(ctx context.Context, tx querier, j *ssosetup.Job, previousOwner int64) error {
 	_, err := tx.Exec(ctx, `DELETE FROM auth_identities WHERE auth_provider_id = $1 AND user_id = $2 AND id <> $3`,
 		j.AuthProviderID, j.Request.UserID, j.IdentityID)
 	if err != nil {

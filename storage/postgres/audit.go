@@ -1,6 +1,10 @@
 package postgres
 
-import "encoding/json"
+import (
+	"encoding/json"
+
+	"github.com/ssosetup/ssosetup"
+)
 
 // Audit events (SPEC §7.1).
 const (
@@ -14,7 +18,7 @@ const (
 
 // audit queues one audit entry of the job's acting user on the stage's transaction. Entries are unique per
 // (setup, event), so a stage that runs again cannot write its entry twice.
-func audit(tx *stageTx, j *Job, event string, target int64, targetUser *int64, data any) error {
+func audit(tx *stageTx, j *ssosetup.Job, event string, target int64, targetUser *int64, data any) error {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return err
@@ -24,20 +28,29 @@ func audit(tx *stageTx, j *Job, event string, target int64, targetUser *int64, d
 			target_object_id, target_user_id, ip_address, data)
 		VALUES ($1, $2, $3, $4, coalesce((SELECT username FROM users WHERE id = $4), ''), $5, $6, $7, $8)
 		ON CONFLICT (setup_id, event) WHERE setup_id IS NOT NULL DO NOTHING`,
-		j.OrganizationID, j.ID, event, j.Request.UserID, target, targetUser, j.ipAddress(), raw)
+		j.OrganizationID, j.ID, event, j.Request.UserID, target, targetUser, ipAddress(j), raw)
 	return nil
 }
 
 // signal queues an outbox row on the stage's transaction, so that it exists if and only if the change it
 // announces committed; the worker's forwarder delivers it.
-func signal(tx *stageTx, j *Job, name string, args map[string]any) error {
+func signal(tx *stageTx, j *ssosetup.Job, name string, args map[string]any) error {
 	raw, err := json.Marshal(args)
 	if err != nil {
 		return err
 	}
+	tx.signalled = true
 	tx.later(`
 		INSERT INTO signals (setup_id, name, organization_id, args) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (setup_id, name) WHERE setup_id IS NOT NULL DO NOTHING`,
 		j.ID, name, j.OrganizationID, raw)
 	return nil
+}
+
+// ipAddress is the request's IP address, or nil.
+func ipAddress(j *ssosetup.Job) *string {
+	if j.Request.IPAddress == "" {
+		return nil
+	}
+	return &j.Request.IPAddress
 }

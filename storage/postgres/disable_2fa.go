@@ -6,13 +6,8 @@ import (
 	"github.com/ssosetup/ssosetup"
 )
 
-// Disable2FA runs the disable_2fa stage (SPEC §3.2): an organization can have SSO or required 2FA, not
-// both. Outcome status done means require_2fa was cleared.
-func (s *Store) Disable2FA(ctx context.Context, run Run) (Outcome, error) {
-	return s.runStage(ctx, ssosetup.StageDisable2FA, run, disable2FA)
-}
-
-func disable2FA(ctx context.Context, tx *stageTx, j *Job) (string, string, error) {
+// disable2FA is the disable_2fa stage (SPEC §3.2): an organization can have SSO or required 2FA, not both.
+func disable2FA(ctx context.Context, tx *stageTx, j *ssosetup.Job) (string, string, error) {
 	if j.Flow != ssosetup.FlowSetup {
 		return ssosetup.StageSkipped, "link flow", nil
 	}
@@ -29,5 +24,6 @@ func disable2FA(ctx context.Context, tx *stageTx, j *Job) (string, string, error
 	if err != nil {
 		return "", "", err
 	}
+	tx.notice = "Require 2fa disabled during sso setup"
 	return ssosetup.StageDone, "require_2fa disabled", nil
 }

@@ -27,7 +27,7 @@ type MissingLinkEmails struct {
 
 // RecordMissingLinkEmails writes one "Action Required" e-mail per member of the organization without
 // sso_linked (pending invites included), exactly once per setup and member, and returns those of the setup
-// not sent yet. storage.ErrNotFound when the actor or the organization is gone.
+// not sent yet. ssosetup.ErrNotFound when the actor or the organization is gone.
 func (s *Store) RecordMissingLinkEmails(ctx context.Context, req MissingLinkEmails) ([]Email, error) {
 	var out []Email
 	var actorEmail, orgName, slug string

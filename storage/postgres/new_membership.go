@@ -9,20 +9,16 @@ import (
 	"github.com/ssosetup/ssosetup"
 )
 
-// NewMembership runs the new_membership stage (SPEC §3.4): bring a user who is not a member into the
-// organization, through an approved invite (handed to accept_invite), an invite request (replaced), or a new
-// membership.
-func (s *Store) NewMembership(ctx context.Context, run Run) (Outcome, error) {
-	return s.runStage(ctx, ssosetup.StageNewMembership, run, newMembership)
-}
-
 type invite struct {
 	id     int64
 	status string
 	email  string
 }
 
-func newMembership(ctx context.Context, tx *stageTx, j *Job) (string, string, error) {
+// newMembership is the new_membership stage (SPEC §3.4): bring a user who is not a member into the
+// organization, through an approved invite (handed to accept_invite), an invite request (replaced), or a new
+// membership.
+func newMembership(ctx context.Context, tx *stageTx, j *ssosetup.Job) (string, string, error) {
 	var userEmail, username string
 	err := tx.QueryRow(ctx, `
 		SELECT u.email, u.username, coalesce(m.id, 0) FROM users u
@@ -79,7 +75,7 @@ func newMembership(ctx context.Context, tx *stageTx, j *Job) (string, string, er
 
 // findInvite returns the pending, unexpired invite the user arrived with (by member id and token), else one
 // for the user's e-mail; nil when there is none. Expired invites are never returned: they may carry a role.
-func findInvite(ctx context.Context, tx querier, j *Job, userEmail string) (*invite, error) {
+func findInvite(ctx context.Context, tx querier, j *ssosetup.Job, userEmail string) (*invite, error) {
 	var inv invite
 	if in := j.Request.Invite; in != nil && in.MemberID > 0 && in.Token != "" {
 		err := tx.QueryRow(ctx, `

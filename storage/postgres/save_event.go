@@ -5,19 +5,30 @@ import (
 	"time"
 
 	"github.com/ssosetup/ssosetup"
-	"github.com/ssosetup/ssosetup/storage"
+	"github.com/ssosetup/ssosetup/eventstream"
 )
 
-// UpsertReleaseEnvironment records the release and environment an event names (Sentry's adjacent models):
-// first_seen once, last_seen bumped only when it is at least a minute older than the event, which spares hot
-// rows a write per event. Idempotent and safe under concurrency; a blank release or environment is skipped.
-func (s *Store) UpsertReleaseEnvironment(ctx context.Context, org int64, release, environment string, seen time.Time) error {
+// saveEvent is the Postgres part of the save_event stage (SPEC §3.6). Its event is already in the
+// eventstream: the worker's prepare step wrote it before this transaction began (see Prepare), so the stage
+// is never recorded without its event. Here it saves the adjacent models, the event's release and
+// environment, and records the event's id. Normalizing is deterministic, so this build of the event is the
+// one the prepare step wrote.
+func saveEvent(_ context.Context, tx *stageTx, j *ssosetup.Job) (string, string, error) {
+	ev := eventstream.Build(eventstream.FromJob(*j))
+	upsertReleaseEnvironment(tx, j.OrganizationID, ev.Release, ev.Environment, ev.Timestamp)
+	return ssosetup.StageDone, "event " + ev.EventID.String(), nil
+}
+
+// upsertReleaseEnvironment queues the release and environment an event names: first_seen once, last_seen
+// bumped only when it is more than a minute older than the event (Sentry's rule), which spares hot rows a
+// write per event. Idempotent and safe under concurrency; a blank release or environment is skipped.
+func upsertReleaseEnvironment(tx *stageTx, org int64, release, environment string, seen time.Time) {
 	if release == "" && environment == "" {
-		return nil
+		return
 	}
-	// One statement, so one round trip and its own transaction. The no-op DO UPDATEs make RETURNING see an
-	// existing row, and wait for a concurrent insert instead of failing on it.
-	_, err := s.pool.Exec(ctx, `
+	// The no-op DO UPDATEs make RETURNING see an existing row, and wait for a concurrent insert instead of
+	// failing on it.
+	tx.later(`
 		WITH rel AS (
 			INSERT INTO releases (organization_id, version) SELECT $1, $2 WHERE $2 <> ''
 			ON CONFLICT (organization_id, version) DO UPDATE SET version = excluded.version RETURNING id
@@ -30,21 +41,4 @@ func (s *Store) UpsertReleaseEnvironment(ctx context.Context, org int64, release
 		ON CONFLICT (organization_id, release_id, environment_id) DO UPDATE SET last_seen = excluded.last_seen
 		WHERE release_environments.last_seen < excluded.last_seen - interval '60 seconds'`,
 		org, release, environment, seen)
-	return err
-}
-
-// RecordEventSaved records the save_event stage once its event is in the eventstream. The stage changed no
-// job fact and wrote nothing else to Postgres, so it is recorded alone (recordAlone). storage.ErrStageDone
-// when another run recorded it first, ErrJobFinished when the job is no longer running.
-func (s *Store) RecordEventSaved(ctx context.Context, run Run, detail string) error {
-	_, res, err := s.recordAlone(ctx, ssosetup.StageSaveEvent, ssosetup.StageDone, run, `true`, `$7::text`, detail)
-	switch {
-	case err != nil:
-		return err
-	case res == alreadyRecorded:
-		return storage.ErrStageDone
-	case res == notRunning:
-		return ErrJobFinished
-	}
-	return nil
 }

@@ -1,35 +1,48 @@
 package postgres_test
 
 import (
-	"context"
+	"encoding/json"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/ssosetup/ssosetup/storage/postgres"
-	"github.com/ssosetup/ssosetup/storage/storagetest"
+	"github.com/google/uuid"
+
+	"github.com/ssosetup/ssosetup"
 )
 
-// Sentry's adjacent models: first_seen is kept, last_seen moves only when a minute or more older than the
-// event, and a release or environment alone gets its row without a pairing.
-func TestUpsertReleaseEnvironment(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	pool := storagetest.Postgres(t)
-	store := postgres.NewStore(pool)
-	var org int64
-	if err := pool.QueryRow(ctx, `INSERT INTO organizations (slug, name) VALUES ('acme', 'Acme') RETURNING id`).Scan(&org); err != nil {
-		t.Fatal(err)
+// saveEventJob records a link job at save_event whose event names release and environment at `at`.
+func (d *db) saveEventJob(org, user int64, release, environment string, at time.Time) uuid.UUID {
+	d.t.Helper()
+	ev := map[string]any{"timestamp": at.Format(time.RFC3339)}
+	if release != "" {
+		ev["release"] = release
 	}
-	t0 := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	if environment != "" {
+		ev["environment"] = environment
+	}
+	raw, err := json.Marshal(ev)
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	req := linkRequest(org, user, "idp")
+	req.Event = raw
+	return d.job(req, ssosetup.StageSaveEvent, ssosetup.Job{OrganizationID: org})
+}
+
+// Sentry's adjacent models: first_seen is kept, last_seen moves only when more than a minute older than the
+// event, and a release or environment alone gets its row without a pairing.
+func TestSaveEventReleaseEnvironment(t *testing.T) {
+	t.Parallel()
+	d := newDB(t)
+	org, user := d.org("acme", false), d.user("ada")
+	t0 := time.Now().Add(-24 * time.Hour).UTC().Truncate(time.Second) // inside the 30 days an event may be old
 	seen := func() (first, last time.Time) {
 		t.Helper()
-		err := pool.QueryRow(ctx, `SELECT re.first_seen, re.last_seen FROM release_environments re
+		d.scan(`SELECT re.first_seen, re.last_seen FROM release_environments re
 			JOIN releases r ON r.id = re.release_id JOIN environments e ON e.id = re.environment_id
-			WHERE r.version = 'web@1' AND e.name = 'production'`).Scan(&first, &last)
-		if err != nil {
-			t.Fatal(err)
-		}
+			WHERE r.version = 'web@1' AND e.name = 'production'`, nil, &first, &last)
 		return first.UTC(), last.UTC()
 	}
 	for _, step := range []struct {
@@ -37,40 +50,42 @@ func TestUpsertReleaseEnvironment(t *testing.T) {
 		first, last time.Time
 	}{
 		{t0, t0, t0},
-		{t0.Add(30 * time.Second), t0, t0}, // under a minute newer: no write
-		{t0.Add(90 * time.Second), t0, t0.Add(90 * time.Second)}, // a minute or more: bumped
+		{t0.Add(60 * time.Second), t0, t0}, // exactly a minute newer: no write
+		{t0.Add(90 * time.Second), t0, t0.Add(90 * time.Second)}, // more than a minute: bumped
 		{t0.Add(-time.Hour), t0, t0.Add(90 * time.Second)},       // older events never move it back
 	} {
-		if err := store.UpsertReleaseEnvironment(ctx, org, "web@1", "production", step.at); err != nil {
+		id := d.saveEventJob(org, user, "web@1", "production", step.at)
+		out, err := d.run(ssosetup.StageSaveEvent, id)
+		if err != nil {
 			t.Fatal(err)
+		}
+		if evID, ok := strings.CutPrefix(out.Detail, "event "); out.Status != ssosetup.StageDone || !ok || uuid.Validate(evID) != nil {
+			t.Errorf("outcome %s %q", out.Status, out.Detail)
 		}
 		if first, last := seen(); !first.Equal(step.first) || !last.Equal(step.last) {
 			t.Errorf("after an event at %s: first_seen %s, last_seen %s; want %s, %s", step.at, first, last, step.first, step.last)
 		}
 	}
 
-	if err := store.UpsertReleaseEnvironment(ctx, org, "web@2", "", t0); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.UpsertReleaseEnvironment(ctx, org, "", "staging", t0); err != nil {
-		t.Fatal(err)
+	for _, id := range []uuid.UUID{d.saveEventJob(org, user, "web@2", "", t0), d.saveEventJob(org, user, "", "staging", t0)} {
+		if _, err := d.run(ssosetup.StageSaveEvent, id); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// Concurrent events of one release and environment share their rows.
 	var wg sync.WaitGroup
 	for range 20 {
+		id := d.saveEventJob(org, user, "web@3", "canary", t0)
 		wg.Go(func() {
-			if err := store.UpsertReleaseEnvironment(ctx, org, "web@3", "canary", t0); err != nil {
+			if _, err := d.run(ssosetup.StageSaveEvent, id); err != nil {
 				t.Error(err)
 			}
 		})
 	}
 	wg.Wait()
 	var releases, environments, pairs int
-	err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM releases), (SELECT count(*) FROM environments),
-		(SELECT count(*) FROM release_environments)`).Scan(&releases, &environments, &pairs)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d.scan(`SELECT (SELECT count(*) FROM releases), (SELECT count(*) FROM environments),
+		(SELECT count(*) FROM release_environments)`, nil, &releases, &environments, &pairs)
 	if releases != 3 || environments != 3 || pairs != 2 {
 		t.Errorf("%d releases, %d environments, %d pairs; want 3, 3, 2", releases, environments, pairs)
 	}

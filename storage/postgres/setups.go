@@ -4,16 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/ssosetup/ssosetup"
 )
-
-// ErrIdempotencyConflict means the idempotency key was used before with another request body.
-var ErrIdempotencyConflict = errors.New("idempotency key already used with another request")
 
 // NewSetup is a validated job to record.
 type NewSetup struct {
@@ -54,52 +50,19 @@ func (s *Store) CreateSetup(ctx context.Context, n NewSetup) (id uuid.UUID, crea
 		return uuid.Nil, false, translate(err)
 	}
 	if hash != n.RequestHash {
-		return uuid.Nil, false, ErrIdempotencyConflict
+		return uuid.Nil, false, ssosetup.ErrIdempotencyConflict
 	}
 	return id, false, nil
 }
 
-// SetupStatus is a job's status document (SPEC §5, GET /v1/setups/{id}).
-type SetupStatus struct {
-	SetupID        uuid.UUID     `json:"setup_id"`
-	Flow           string        `json:"flow"`
-	OrganizationID *int64        `json:"organization_id"`
-	UserID         int64         `json:"user_id"`
-	Status         string        `json:"status"`
-	Stage          string        `json:"stage"`
-	CreatedAt      time.Time     `json:"created_at"`
-	UpdatedAt      time.Time     `json:"updated_at"`
-	FinishedAt     *time.Time    `json:"finished_at"`
-	Stages         []StageRecord `json:"stages"`
-	Result         *Result       `json:"result"`
-	Error          *StatusError  `json:"error"`
-}
-
-// StageRecord is one recorded stage of a job.
-type StageRecord struct {
-	Name       string    `json:"name"`
-	Status     string    `json:"status"`
-	Attempts   int       `json:"attempts"`
-	StartedAt  time.Time `json:"started_at"`
-	FinishedAt time.Time `json:"finished_at"`
-	Detail     string    `json:"detail"`
-}
-
-// StatusError is a failed job's error for the web tier.
-type StatusError struct {
-	Code     string `json:"code"`
-	Message  string `json:"message"`
-	Redirect string `json:"redirect"`
-}
-
 // SetupStatus reads a job's status document, the job and its stage records in one round trip;
-// storage.ErrNotFound when there is no such job.
-func (s *Store) SetupStatus(ctx context.Context, id uuid.UUID) (SetupStatus, error) {
-	var st SetupStatus
+// ssosetup.ErrNotFound when there is no such job.
+func (s *Store) SetupStatus(ctx context.Context, id uuid.UUID) (ssosetup.SetupStatus, error) {
+	var st ssosetup.SetupStatus
 	var code, message *string
 	var slug string
 	var result []byte
-	var recs []StageRecord
+	var recs []ssosetup.StageRecord
 	batch := &pgx.Batch{}
 	batch.Queue(`
 		SELECT s.id, s.flow, s.organization_id, s.user_id, s.status, s.stage, s.created_at, s.updated_at,
@@ -111,7 +74,7 @@ func (s *Store) SetupStatus(ctx context.Context, id uuid.UUID) (SetupStatus, err
 		})
 	batch.Queue(`SELECT stage, status, attempts, started_at, finished_at, detail FROM setup_stages WHERE setup_id = $1`, id).
 		Query(func(rows pgx.Rows) (err error) {
-			recs, err = pgx.CollectRows(rows, pgx.RowToStructByPos[StageRecord])
+			recs, err = pgx.CollectRows(rows, pgx.RowToStructByPos[ssosetup.StageRecord])
 			return err
 		})
 	if err := s.pool.SendBatch(ctx, batch).Close(); err != nil {
@@ -126,9 +89,9 @@ func (s *Store) SetupStatus(ctx context.Context, id uuid.UUID) (SetupStatus, err
 		}
 	}
 	if code != nil {
-		st.Error = &StatusError{Code: *code, Message: deref(message), Redirect: ssosetup.FailureRedirect(st.Flow, slug)}
+		st.Error = &ssosetup.StatusError{Code: *code, Message: deref(message), Redirect: ssosetup.FailureRedirect(st.Flow, slug)}
 	}
-	st.Stages = make([]StageRecord, 0, len(recs))
+	st.Stages = make([]ssosetup.StageRecord, 0, len(recs))
 	for _, name := range ssosetup.Stages { // chain order
 		for _, r := range recs {
 			if r.Name == name {
@@ -144,4 +107,17 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// FailJob fails an unfinished job with code outside any stage (retries exhausted, a task that cannot be
+// run). It returns the job's flow and whether the job was changed.
+func (s *Store) FailJob(ctx context.Context, id uuid.UUID, code string) (flow string, changed bool, err error) {
+	err = s.pool.QueryRow(ctx, `
+		UPDATE setups SET status = 'failed', error_code = $2, error_message = $3, finished_at = now(),
+			updated_at = now()
+		WHERE id = $1 AND status IN ('queued', 'running') RETURNING flow`, id, code, ssosetup.Message(code)).Scan(&flow)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", false, nil
+	}
+	return flow, err == nil, err
 }

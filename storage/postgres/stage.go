@@ -3,140 +3,152 @@ package postgres
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ssosetup/ssosetup"
-	"github.com/ssosetup/ssosetup/storage"
 )
 
-// ErrJobFinished means the job already failed: a late task of it has nothing to do and must not enqueue more.
-var ErrJobFinished = errors.New("job already finished")
+// stageFunc is one stage's logic, the same shape for all seven; each lives in the file named after its stage.
+// It runs inside the job's transaction with the job's row locked. It may change j's fact fields (the frame
+// writes them back with the stage's record), runs the statements whose answers it needs through tx, and
+// queues the writes it needs nothing back from with tx.later. A *ssosetup.JobError fails the job: the frame
+// then rolls back everything the stage wrote and records the failure on its own.
+type stageFunc func(ctx context.Context, tx *stageTx, j *ssosetup.Job) (status, detail string, err error)
 
-// Run describes one run of a stage, from the task that carries it.
-type Run struct {
-	SetupID   uuid.UUID
-	Attempt   int // 1 for the first delivery
-	StartedAt time.Time
+var stageFuncs = map[string]stageFunc{
+	ssosetup.StageStart:          start,
+	ssosetup.StageDisable2FA:     disable2FA,
+	ssosetup.StageAttachIdentity: attachIdentity,
+	ssosetup.StageNewMembership:  newMembership,
+	ssosetup.StageAcceptInvite:   acceptInvite,
+	ssosetup.StageSaveEvent:      saveEvent,
+	ssosetup.StageFinish:         finish,
 }
 
-// Outcome is what a stage run did; the worker logs it and decides what to enqueue.
-type Outcome struct {
-	Status       string // ssosetup.StageDone, StageSkipped or StageFailed
-	Detail       string
-	NextRecorded bool // the next stage already ran: do not enqueue it again
-	Job          Job
-}
-
-// stageFunc does a stage's work inside the job's transaction. It may change j's fact fields. It returns a
-// *ssosetup.JobError for a permanent failure, and must do so before it writes anything through tx's
-// querier: the runner then records the failure in the same transaction, so such writes would commit with it
-// (writes queued with tx.later are dropped).
-type stageFunc func(ctx context.Context, tx *stageTx, j *Job) (status, detail string, err error)
+// Prepare is a stage's step outside Postgres that must be durable before the stage commits (save_event's
+// ClickHouse INSERT). It runs on the job as read without a lock and outside any transaction, so that no
+// connection or row lock is held while it waits; it must be idempotent, because a crash before the commit
+// runs it again.
+type Prepare func(ctx context.Context, j ssosetup.Job) error
 
 // stageTx is a stage's transaction. Statements whose answer the stage needs run at once through the querier;
 // writes it needs nothing back from (audit entries, signals) are queued with later and travel with the stage
 // record and COMMIT, in the same round trip.
 type stageTx struct {
 	querier
-	deferred *pgx.Batch
+	deferred  *pgx.Batch
+	notice    string
+	signalled bool
 }
 
 // later queues a write to run, in order, just before the stage record.
 func (tx *stageTx) later(sql string, args ...any) { tx.deferred.Queue(sql, args...) }
 
-// runStage is the exactly-once frame of every stage: lock the job; if this stage is already recorded return
-// storage.ErrStageDone; otherwise do the work and record the stage and the job's new facts in the same
-// transaction. A permanent failure records the failed stage and fails the job, and is returned.
+// RunStage is the exactly-once frame of every stage: lock the job; if the stage is already recorded return
+// ssosetup.ErrStageDone; otherwise run the stage's logic and record the stage and the job's new facts in the
+// same transaction. A permanent failure is rolled back, recorded on its own and returned. prepare, when not
+// nil, runs first (see Prepare).
 //
-// Stages are the hot path (seven per job), so the frame is a pipelinedTx: BEGIN travels with the lock query,
-// and the stage's deferred writes with the stage record and COMMIT — two round trips plus the stage's reads.
-func (s *Store) runStage(ctx context.Context, stage string, run Run, fn stageFunc) (out Outcome, err error) {
-	var st jobState
-	var done Job
-	var fnErr error // a permanent failure, returned once its record committed
+// Stages are the hot path (seven per job), so the transaction is a pipelinedTx: BEGIN travels with the lock
+// and the job's read, and the stage's deferred writes with its record and COMMIT — two round trips plus the
+// statements the stage needs answers from.
+func (s *Store) RunStage(ctx context.Context, stage string, run ssosetup.Run, prepare Prepare) (ssosetup.Outcome, error) {
+	fn, ok := stageFuncs[stage]
+	if !ok {
+		return ssosetup.Outcome{}, fmt.Errorf("unknown stage %q", stage)
+	}
+	if prepare != nil {
+		out, err := s.loadJob(ctx, run, stage)
+		if err != nil {
+			return out, err
+		}
+		if err := prepare(ctx, out.Job); err != nil {
+			return out, err
+		}
+	}
+	out, err := s.runInTx(ctx, stage, run, fn)
+	if je, failed := ssosetup.AsJobError(err); failed {
+		return s.recordFailure(ctx, stage, run, out, je)
+	}
+	return out, err
+}
+
+func (s *Store) runInTx(ctx context.Context, stage string, run ssosetup.Run, fn stageFunc) (out ssosetup.Outcome, err error) {
+	var recorded bool
 	err = s.pipelinedTx(ctx, func(b *pgx.Batch) {
-		b.Queue(lockJobSQL, run.SetupID, stage, ssosetup.NextStage(stage)).QueryRow(func(row pgx.Row) (err error) {
-			st.Job, err = scanJob(row, &st.stageRecorded, &st.nextRecorded)
-			return err
-		})
+		// The lock comes first, in a statement of its own: the read after it then takes its snapshot once the
+		// lock is held, so a run that waited for a concurrent run of the same stage sees that run's record.
+		b.Queue(`SELECT 1 FROM setups WHERE id = $1 FOR UPDATE`, run.SetupID)
+		queueJobRead(b, run.SetupID, stage, &out, &recorded)
 	}, func(q querier, last *pgx.Batch) error {
-		out.Job, out.NextRecorded = st.Job, st.nextRecorded
-		switch {
-		case st.stageRecorded:
-			return storage.ErrStageDone
-		case st.Status == ssosetup.StatusFailed:
-			return ErrJobFinished
-		}
-		done = st.Job
-		status, detail, err := fn(ctx, &stageTx{querier: q, deferred: last}, &done)
-		je, failed := ssosetup.AsJobError(err)
-		switch {
-		case failed:
-			*last = pgx.Batch{} // drop the stage's deferred writes
-			out.Status, out.Detail, fnErr = ssosetup.StageFailed, je.Code, err
-			queueFailure(last, stage, run, &done, je.Code)
-			return nil
-		case err != nil:
+		if err := stageDone(out.Job, recorded); err != nil {
 			return err
 		}
-		out.Status, out.Detail = status, detail
-		return queueRecord(last, stage, run, &done, status, detail)
+		tx := &stageTx{querier: q, deferred: last}
+		status, detail, err := fn(ctx, tx, &out.Job)
+		if err != nil {
+			return err
+		}
+		out.Status, out.Detail, out.Notice, out.Signalled = status, detail, tx.notice, tx.signalled
+		return queueRecord(last, stage, run, &out.Job, status, detail)
 	})
+	return out, err
+}
+
+// loadJob reads the job without a lock, for a stage's prepare step; like the frame, it returns
+// ssosetup.ErrStageDone or ErrJobFinished when there is nothing to prepare.
+func (s *Store) loadJob(ctx context.Context, run ssosetup.Run, stage string) (out ssosetup.Outcome, err error) {
+	var recorded bool
+	b := &pgx.Batch{}
+	queueJobRead(b, run.SetupID, stage, &out, &recorded)
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
+		return out, err
+	}
+	return out, stageDone(out.Job, recorded)
+}
+
+// stageDone tells a run that finds its stage recorded, or its job no longer running, that it has nothing to do.
+func stageDone(j ssosetup.Job, recorded bool) error {
+	switch {
+	case recorded:
+		return ssosetup.ErrStageDone
+	case j.Status != ssosetup.StatusQueued && j.Status != ssosetup.StatusRunning:
+		return ssosetup.ErrJobFinished
+	}
+	return nil
+}
+
+// recordFailure records a stage's permanent failure and fails the job, in one statement of its own after the
+// stage's transaction was rolled back, so that nothing the stage wrote before it failed can commit. Of the
+// facts only the organization is kept, for the redirect. A run that finds the stage recorded by another run
+// meanwhile returns ssosetup.ErrStageDone, as the frame would.
+func (s *Store) recordFailure(ctx context.Context, stage string, run ssosetup.Run, out ssosetup.Outcome, je *ssosetup.JobError) (ssosetup.Outcome, error) {
+	tag, err := s.pool.Exec(ctx, `
+		WITH rec AS (
+			INSERT INTO setup_stages (setup_id, stage, status, attempts, detail, started_at)
+			SELECT id, $2, 'failed', $3, $4, $5 FROM setups WHERE id = $1 AND status IN ('queued', 'running')
+			ON CONFLICT (setup_id, stage) DO NOTHING RETURNING setup_id
+		)
+		UPDATE setups SET stage = $2, status = 'failed', error_code = $4, error_message = $6,
+			organization_id = coalesce(nullif($7, 0), organization_id), finished_at = now(), updated_at = now()
+		WHERE id IN (SELECT setup_id FROM rec)`,
+		run.SetupID, stage, run.Attempt, je.Code, run.StartedAt, ssosetup.Message(je.Code), out.Job.OrganizationID)
 	if err != nil {
 		return out, err
 	}
-	out.Job = done
-	return out, fnErr
-}
-
-// recordResult is what recordAlone did.
-type recordResult int
-
-const (
-	recorded        recordResult = iota
-	alreadyRecorded              // another run recorded the stage first
-	notRunning                   // the job is not running, or the predicate did not hold
-)
-
-// recordAlone records a stage that writes nothing but its record, in one statement: no lock, no transaction
-// round trips; the record's primary key decides between concurrent runs. It records with status when the job
-// is running and when, an SQL predicate on the job's row (alias s), holds; detail is an SQL expression on the
-// same row, and may use args as $7 on. The outcome carries what the worker needs of the job.
-func (s *Store) recordAlone(ctx context.Context, stage, status string, run Run, when, detail string, args ...any) (Outcome, recordResult, error) {
-	out := Outcome{Status: status}
-	var wrote bool
-	err := s.pool.QueryRow(ctx, `
-		WITH job AS (
-			SELECT s.id, s.flow, s.queue, coalesce(s.organization_id, 0) AS organization_id, (`+detail+`) AS detail
-			FROM setups s WHERE s.id = $1 AND s.status = 'running' AND (`+when+`)
-		), rec AS (
-			INSERT INTO setup_stages (setup_id, stage, status, attempts, detail, started_at)
-			SELECT id, $2, $3, $4, detail, $5 FROM job
-			ON CONFLICT (setup_id, stage) DO NOTHING RETURNING setup_id
-		), moved AS (
-			UPDATE setups SET stage = $6, updated_at = now() WHERE id = (SELECT setup_id FROM rec)
-		)
-		SELECT job.flow, job.queue, job.organization_id, job.detail, EXISTS (SELECT 1 FROM rec) FROM job`,
-		append([]any{run.SetupID, stage, status, run.Attempt, run.StartedAt, ssosetup.NextStage(stage)}, args...)...).
-		Scan(&out.Job.Flow, &out.Job.Queue, &out.Job.OrganizationID, &out.Detail, &wrote)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return out, notRunning, nil
-	case err != nil:
-		return out, notRunning, err
-	case !wrote:
-		return out, alreadyRecorded, nil
+	if tag.RowsAffected() == 0 {
+		return out, ssosetup.ErrStageDone
 	}
-	out.Job.ID = run.SetupID
-	return out, recorded, nil
+	out.Status, out.Detail = ssosetup.StageFailed, je.Code
+	return out, je
 }
 
 // queueRecord queues the stage record and the job's facts as one statement.
-func queueRecord(batch *pgx.Batch, stage string, run Run, j *Job, status, detail string) error {
+func queueRecord(batch *pgx.Batch, stage string, run ssosetup.Run, j *ssosetup.Job, status, detail string) error {
 	messages, err := json.Marshal(j.Messages)
 	if err != nil {
 		return err
@@ -166,29 +178,80 @@ func queueRecord(batch *pgx.Batch, stage string, run Run, j *Job, status, detail
 	return nil
 }
 
-// queueFailure queues failing the job with code; of the facts only the organization is kept, for the
-// redirect.
-func queueFailure(batch *pgx.Batch, stage string, run Run, j *Job, code string) {
-	batch.Queue(`
-		WITH rec AS (
-			INSERT INTO setup_stages (setup_id, stage, status, attempts, detail, started_at)
-			VALUES ($1, $2, 'failed', $3, $4, $5)
-		)
-		UPDATE setups SET stage = $2, status = 'failed', error_code = $4, error_message = $6,
-			organization_id = coalesce(nullif($7, 0), organization_id), finished_at = now(), updated_at = now()
-		WHERE id = $1`,
-		run.SetupID, stage, run.Attempt, code, run.StartedAt, ssosetup.Message(code), j.OrganizationID)
+// jobStateSQL reads job $1 with whether stage $2 and the stage after it, $3, are recorded.
+const jobStateSQL = `
+	SELECT s.id, s.flow, s.status, s.queue, s.created_at, s.request, coalesce(s.organization_id, 0),
+		coalesce(o.slug, ''), coalesce(s.auth_provider_id, 0), coalesce(s.identity_id, 0),
+		coalesce(s.member_id, 0), coalesce(s.invite_member_id, 0), coalesce(s.was_member, false), s.messages,
+		coalesce(u.email, ''),
+		EXISTS (SELECT 1 FROM setup_stages WHERE setup_id = s.id AND stage = $2),
+		EXISTS (SELECT 1 FROM setup_stages WHERE setup_id = s.id AND stage = $3)
+	FROM setups s LEFT JOIN organizations o ON o.id = s.organization_id LEFT JOIN users u ON u.id = s.user_id
+	WHERE s.id = $1`
+
+// queueJobRead queues the read of a job, with whether stage is recorded, into out.Job, out.NextRecorded and
+// recorded; storage's ErrNotFound when there is no such job.
+func queueJobRead(b *pgx.Batch, id any, stage string, out *ssosetup.Outcome, recorded *bool) {
+	b.Queue(jobStateSQL, id, stage, ssosetup.NextStage(stage)).QueryRow(func(row pgx.Row) error {
+		j := &out.Job
+		var request, messages []byte
+		err := row.Scan(&j.ID, &j.Flow, &j.Status, &j.Queue, &j.CreatedAt, &request, &j.OrganizationID,
+			&j.OrgSlug, &j.AuthProviderID, &j.IdentityID, &j.MemberID, &j.InviteMemberID, &j.WasMember, &messages,
+			&j.UserEmail, recorded, &out.NextRecorded)
+		if err != nil {
+			return translate(err)
+		}
+		if err := json.Unmarshal(request, &j.Request); err != nil {
+			return fmt.Errorf("decode stored request: %w", err)
+		}
+		if err := json.Unmarshal(messages, &j.Messages); err != nil {
+			return fmt.Errorf("decode stored messages: %w", err)
+		}
+		return nil
+	})
 }
 
-// FailJob fails an unfinished job with code outside any stage (retries exhausted, a task that cannot be
-// run). It returns the job's flow and whether the job was changed.
-func (s *Store) FailJob(ctx context.Context, id uuid.UUID, code string) (flow string, changed bool, err error) {
-	err = s.pool.QueryRow(ctx, `
-		UPDATE setups SET status = 'failed', error_code = $2, error_message = $3, finished_at = now(),
-			updated_at = now()
-		WHERE id = $1 AND status IN ('queued', 'running') RETURNING flow`, id, code, ssosetup.Message(code)).Scan(&flow)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", false, nil
+// pipelinedTx runs a transaction with BEGIN and COMMIT riding on the first and last round trips: BEGIN
+// travels with the statements read queues; then work (which may use what read's callbacks scanned) may run
+// statements of its own through q, and queues on last what travels with COMMIT. work returning an error,
+// or any statement failing, rolls the transaction back. Without statements of work's own, that is two round
+// trips where pgx.BeginFunc takes four plus one per statement. The stage frame, e-mails and signals use it.
+func (s *Store) pipelinedTx(ctx context.Context, read func(*pgx.Batch), work func(q querier, last *pgx.Batch) error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
 	}
-	return flow, err == nil, err
+	defer conn.Release()
+	committed := false
+	defer func() {
+		if !committed {
+			rollback(ctx, conn)
+		}
+	}()
+	batch := &pgx.Batch{}
+	batch.Queue("BEGIN")
+	read(batch)
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+		return err
+	}
+	batch = &pgx.Batch{}
+	if err := work(conn, batch); err != nil {
+		return err
+	}
+	batch.Queue("COMMIT")
+	if err := conn.SendBatch(ctx, batch).Close(); err != nil {
+		return err
+	}
+	committed = true
+	return nil
+}
+
+// rollback ends a transaction that could not commit; a connection that cannot even roll back is closed, so
+// that the pool never hands out a connection inside a transaction.
+func rollback(ctx context.Context, conn *pgxpool.Conn) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := conn.Exec(ctx, "ROLLBACK"); err != nil {
+		_ = conn.Conn().Close(ctx)
+	}
 }

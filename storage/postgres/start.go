@@ -9,13 +9,8 @@ import (
 	"github.com/ssosetup/ssosetup"
 )
 
-// Start runs the start stage: the preconditions of SPEC §3.1, in order. A failure writes nothing but the
-// job's own state.
-func (s *Store) Start(ctx context.Context, run Run) (Outcome, error) {
-	return s.runStage(ctx, ssosetup.StageStart, run, start)
-}
-
-func start(ctx context.Context, tx *stageTx, j *Job) (string, string, error) {
+// start checks the preconditions of SPEC §3.1, in order. A failure writes nothing but the job's own state.
+func start(ctx context.Context, tx *stageTx, j *ssosetup.Job) (string, string, error) {
 	r := &j.Request
 	if !r.Authenticated {
 		return "", "", ssosetup.Fail(ssosetup.CodeNotAuthenticated)

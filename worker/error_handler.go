@@ -3,7 +3,6 @@ package worker
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"time"
 
 	"github.com/google/uuid"
@@ -12,25 +11,6 @@ import (
 	"github.com/ssosetup/ssosetup"
 	"github.com/ssosetup/ssosetup/tasks"
 )
-
-// trackTasks counts the tasks being handled (the event batcher needs to know) and logs every task run at
-// debug level with its duration; errors are logged once, by handleError.
-func (w *Worker) trackTasks(next asynq.Handler) asynq.Handler {
-	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
-		w.running.Add(1)
-		defer w.running.Add(-1)
-		began := time.Now()
-		err := next.ProcessTask(ctx, t)
-		if !w.log.Enabled(ctx, slog.LevelDebug) {
-			return err // spare the hot path the attributes nobody reads
-		}
-		id, _ := asynq.GetTaskID(ctx)
-		retried, _ := asynq.GetRetryCount(ctx)
-		w.log.DebugContext(ctx, "task processed", "task_id", id, "type", t.Type(), "attempt", retried+1,
-			"duration_ms", time.Since(began).Milliseconds(), "ok", err == nil)
-		return err
-	})
-}
 
 // handleError logs a failed task once, and fails the job with internal_error when a stage's retries are
 // exhausted, so that the web tier sees an outcome instead of a job stuck in "running".
