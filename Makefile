@@ -19,11 +19,11 @@ chaos: services ## the fault tests alone: they kill workers and restart Postgres
 	$(GO) test -tags chaos -p 1 -count=1 -timeout 20m -v ./chaos/ 2>&1 | grep -E '^(=== RUN|--- |PASS|FAIL|ok|\s+\w+_test\.go)'; \
 	  exit $${PIPESTATUS[0]}
 
-lint: tools ## gofmt, go vet, and validate docker-compose.yml
+lint: tools ## gofmt, golangci-lint (.golangci.yml, with go vet), and validate docker-compose.yml
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
-	$(GO) vet -tags chaos ./chaos/
+	golangci-lint run ./...
 	docker-compose -f docker-compose.yml config -q
 
 build: ## build bin/ssosetup
@@ -32,5 +32,5 @@ build: ## build bin/ssosetup
 services: ## install (when missing) and start Redis, Postgres and ClickHouse on loopback
 	@bash scripts/services.sh up
 
-tools: ## install the test tools (docker-compose for validation) when missing
+tools: ## install the test tools (docker-compose, chromium, golangci-lint) when missing
 	@bash scripts/services.sh tools

@@ -1,6 +1,7 @@
 package ssosetup
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -50,8 +51,8 @@ func TestDecodeRequest(t *testing.T) {
 			}
 			continue
 		}
-		fe, ok := err.(FieldErrors)
-		if !ok || fe[tc.field] == "" {
+		var fe FieldErrors
+		if !errors.As(err, &fe) || fe[tc.field] == "" {
 			t.Errorf("%s: error %v, want a problem with %q", tc.name, err, tc.field)
 		}
 	}
@@ -65,8 +66,8 @@ func FuzzDecodeRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body string) {
 		req, err := DecodeRequest([]byte(body))
 		if err != nil {
-			fe, ok := err.(FieldErrors)
-			if !ok || len(fe) == 0 {
+			var fe FieldErrors
+			if !errors.As(err, &fe) || len(fe) == 0 {
 				t.Fatalf("rejection without field errors: %v", err)
 			}
 			for k, v := range fe {

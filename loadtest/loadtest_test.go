@@ -44,7 +44,12 @@ func TestLoadTestEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("worker: %v", err)
+		}
+	}()
 	time.Sleep(200 * time.Millisecond) // let the worker register with Redis
 
 	rep, err := loadtest.Run(context.Background(), cfg)

@@ -107,6 +107,23 @@ clickhouse_up() {
   wait_for clickhouse 90 clickhouse_answers
 }
 
+GOLANGCI_LINT_VERSION=v2.15.0
+
+# golangci_lint_install builds the pinned golangci-lint from the Go module proxy into $(go env GOPATH)/bin
+# (linked into /usr/local/bin) unless that version is already there; nothing is downloaded from elsewhere.
+golangci_lint_install() {
+  if command -v golangci-lint >/dev/null &&
+    golangci-lint version 2>/dev/null | grep -q "version ${GOLANGCI_LINT_VERSION#v} "; then
+    return 0
+  fi
+  command -v go >/dev/null || die "go not found: install Go 1.26 first"
+  log "building golangci-lint $GOLANGCI_LINT_VERSION (a few minutes, once)"
+  GOFLAGS= go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION"
+  local bin
+  bin="$(go env GOPATH)/bin/golangci-lint"
+  [ -w /usr/local/bin ] && ln -sf "$bin" /usr/local/bin/golangci-lint || export PATH="$(go env GOPATH)/bin:$PATH"
+}
+
 case "${1:-up}" in
   up)
     mkdir -p "$STATE_DIR"; chmod 777 "$STATE_DIR" 2>/dev/null || true
@@ -116,6 +133,7 @@ case "${1:-up}" in
     ;;
   tools)
     apt_install docker-compose chromium
+    golangci_lint_install
     ;;
   status)
     redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG && echo "redis: up" || echo "redis: down"

@@ -12,7 +12,7 @@ import (
 func healthcheck(ctx context.Context, cfg config) error {
 	host, port, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
-		return fmt.Errorf("SSOSETUP_LISTEN %q: %v", cfg.Listen, err)
+		return fmt.Errorf("SSOSETUP_LISTEN %q: %w", cfg.Listen, err)
 	}
 	if host == "" {
 		host = "127.0.0.1"
