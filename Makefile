@@ -24,7 +24,7 @@ lint: tools ## gofmt, golangci-lint (.golangci.yml, with go vet), and validate d
 	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	golangci-lint run ./...
-	docker-compose -f docker-compose.yml config -q
+	SSOSETUP_API_TOKEN=x SSOSETUP_DASHBOARD_PASSWORD=x POSTGRES_PASSWORD=x docker-compose -f docker-compose.yml config -q
 
 build: ## build bin/ssosetup
 	CGO_ENABLED=0 $(GO) build -o $(BIN) ./cmd/ssosetup

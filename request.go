@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/ssosetup/ssosetup/redact"
 )
 
 // Request is what a web tier submits to start a job (SPEC §5). Provider config and identity data may hold
@@ -167,4 +169,35 @@ func hasNUL(v any) bool {
 		}
 	}
 	return false
+}
+
+// Scrubbed returns a copy of r with the values under secret-looking keys redacted (provider config, identity
+// data, the event) and the invite token removed: what a finished job keeps of its request (SPEC §4). The
+// organization's auth provider keeps its own copy of the config, which it needs.
+func (r Request) Scrubbed() Request {
+	out := r
+	if r.Provider != nil {
+		p := *r.Provider
+		p.Config = redact.Map(p.Config)
+		out.Provider = &p
+	}
+	out.Identity.Data = redact.Map(r.Identity.Data)
+	if r.Invite != nil {
+		inv := *r.Invite
+		if inv.Token != "" {
+			inv.Token = redact.Placeholder
+		}
+		out.Invite = &inv
+	}
+	if len(r.Event) > 0 {
+		var ev any
+		if err := json.Unmarshal(r.Event, &ev); err == nil {
+			if raw, err := json.Marshal(redact.Value(ev)); err == nil {
+				out.Event = raw
+			}
+		} else {
+			out.Event = nil // not an object we can scrub: keep nothing of it
+		}
+	}
+	return out
 }

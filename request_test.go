@@ -2,6 +2,7 @@ package ssosetup
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -85,4 +86,32 @@ func FuzzDecodeRequest(f *testing.F) {
 			t.Fatalf("normalized request no longer valid: %v", err)
 		}
 	})
+}
+
+func TestDecodeRefusesBadEncoding(t *testing.T) {
+	valid := `{"organization_id": 1, "user_id": 1, "provider": {"key": "k"}, "event": {"message": "%s"}}`
+	for _, tc := range []struct {
+		name, text string
+		ok         bool
+	}{
+		{"plain", "hello", true},
+		{"escaped pair", `\ud83d\ude00`, true},
+		{"escaped backslash before u", `\\ud800`, true},
+		{"lone high surrogate", `\ud800`, false},
+		{"lone high surrogate at the end", `x\uD800`, false},
+		{"high surrogate then a letter", `\ud800\u0041`, false},
+		{"lone low surrogate", `\udc00`, false},
+		{"reversed pair", `\ude00\ud83d`, false},
+		{"invalid UTF-8 byte", "\xff", false},
+		{"truncated UTF-8", "\xe2\x82", false},
+	} {
+		_, err := DecodeRequest([]byte(fmt.Sprintf(valid, tc.text)))
+		var fe FieldErrors
+		switch {
+		case tc.ok && err != nil:
+			t.Errorf("%s: refused: %v", tc.name, err)
+		case !tc.ok && (!errors.As(err, &fe) || fe["(body)"] == ""):
+			t.Errorf("%s: error %v, want a (body) field error", tc.name, err)
+		}
+	}
 }

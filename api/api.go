@@ -39,7 +39,7 @@ type Config struct {
 
 // Handler returns the API's routes.
 func Handler(cfg Config) http.Handler {
-	s := &server{cfg: cfg, log: cfg.Logger}
+	s := &server{cfg: cfg, log: cfg.Logger, ready: newReadiness(cfg.Readiness, cfg.Logger)}
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/setups", s.bearer(http.HandlerFunc(s.createSetup)))
 	mux.Handle("POST /v1/setups/batch", s.bearer(http.HandlerFunc(s.createBatch)))
@@ -50,19 +50,20 @@ func Handler(cfg Config) http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
-	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /readyz", s.ready.serveHTTP)
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)
 	}
 	if cfg.Dashboard != nil {
-		mux.Handle("/monitoring/", s.basicAuth(cfg.Dashboard))
+		mux.Handle("/monitoring/", s.basicAuth(sameOrigin(cfg.Dashboard)))
 	}
 	return mux
 }
 
 type server struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	ready *readiness
 }
 
 // bearer requires "Authorization: Bearer <token>", compared in constant time.
@@ -93,20 +94,6 @@ func (s *server) basicAuth(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
-	down := map[string]string{}
-	for _, c := range s.cfg.Readiness {
-		if err := c.Ping(r.Context()); err != nil {
-			down[c.Name] = err.Error()
-		}
-	}
-	if len(down) > 0 {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]any{"status": "unavailable", "unreachable": down})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
 // writeError writes the error document of SPEC §5.

@@ -172,8 +172,11 @@ func TestProbes(t *testing.T) {
 		t.Errorf("healthz = %d", code)
 	}
 	code, body := do(t, srv, "GET", "/readyz", "", "")
-	down, _ := body["unreachable"].(map[string]any)
-	if code != 503 || down["clickhouse"] == nil || down["postgres"] != nil {
+	down, _ := body["unreachable"].([]any)
+	if code != 503 || len(down) != 1 || down[0] != "clickhouse" {
 		t.Errorf("readyz = %d %v, want 503 naming clickhouse only", code, body)
+	}
+	if raw, _ := json.Marshal(body); strings.Contains(string(raw), io.ErrUnexpectedEOF.Error()) {
+		t.Errorf("readyz shows the driver's error: %s", raw)
 	}
 }

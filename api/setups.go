@@ -12,8 +12,12 @@ import (
 	"github.com/ssosetup/ssosetup/enqueue"
 )
 
-// MaxBatch is the most jobs one batch request may hold.
-const MaxBatch = 1000
+// Batch limits (SPEC §4): the most jobs one batch may hold, and the largest batch body; each item is held to
+// MaxBodyBytes like a single request.
+const (
+	MaxBatch          = 1000
+	MaxBatchBodyBytes = 16 << 20
+)
 
 type created struct {
 	SetupID   uuid.UUID `json:"setup_id"`
@@ -30,12 +34,16 @@ func (s *server) createSetup(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	key, ok := idempotencyKey(w, r)
+	if !ok {
+		return
+	}
 	req, err := ssosetup.DecodeRequest(body)
 	if err != nil {
 		writeRequestError(w, err)
 		return
 	}
-	id, isNew, err := s.cfg.Submitter.Submit(r.Context(), req, enqueue.Options{IdempotencyKey: r.Header.Get("Idempotency-Key")})
+	id, isNew, err := s.cfg.Submitter.Submit(r.Context(), req, enqueue.Options{IdempotencyKey: key})
 	switch {
 	case errors.Is(err, ssosetup.ErrIdempotencyConflict):
 		writeError(w, http.StatusConflict, "conflict", "this Idempotency-Key was used with another request body", nil)
@@ -61,7 +69,7 @@ type batchItem struct {
 }
 
 func (s *server) createBatch(w http.ResponseWriter, r *http.Request) {
-	body, ok := readBody(w, r, MaxBatch*MaxBodyBytes/16)
+	body, ok := readBody(w, r, MaxBatchBodyBytes)
 	if !ok {
 		return
 	}
@@ -79,6 +87,11 @@ func (s *server) createBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	results := make([]batchItem, len(batch.Setups))
 	for i, raw := range batch.Setups {
+		if len(raw) > MaxBodyBytes {
+			results[i] = batchItem{Error: map[string]any{"code": "payload_too_large",
+				"message": "this item is larger than a single request may be (256 KiB)"}}
+			continue
+		}
 		req, err := ssosetup.DecodeRequest(raw)
 		if err == nil {
 			var id uuid.UUID
@@ -146,3 +159,23 @@ func itemError(err error) map[string]any {
 
 // jsonRaw keeps each batch item's bytes for strict decoding on its own.
 type jsonRaw = json.RawMessage
+
+// idempotencyKey reads the Idempotency-Key header: absent, or 1–255 printable ASCII characters (SPEC §4).
+// Anything else gets a 400, so that a client never retries a request that can only fail.
+func idempotencyKey(w http.ResponseWriter, r *http.Request) (string, bool) {
+	values := r.Header.Values("Idempotency-Key")
+	if len(values) == 0 {
+		return "", true
+	}
+	key := values[0]
+	valid := len(values) == 1 && len(key) >= 1 && len(key) <= 255
+	for i := 0; valid && i < len(key); i++ {
+		valid = key[i] >= 0x20 && key[i] <= 0x7e
+	}
+	if !valid {
+		writeError(w, http.StatusBadRequest, "invalid_request", "Idempotency-Key must be one value of 1 to 255 printable ASCII characters",
+			map[string]string{"Idempotency-Key": "must be 1 to 255 printable ASCII characters"})
+		return "", false
+	}
+	return key, true
+}

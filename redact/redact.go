@@ -1,5 +1,6 @@
 // Package redact hides secret values in JSON-like data before it reaches a log, an API response or the audit
-// log (SPEC §4): any value whose key contains secret, password, private, token or key becomes "[redacted]".
+// log (SPEC §4): any value whose key contains secret, password, private, token, key, passwd, passphrase,
+// credential, authorization or cookie becomes "[redacted]".
 package redact
 
 import "strings"
@@ -7,7 +8,9 @@ import "strings"
 // Placeholder replaces every secret value.
 const Placeholder = "[redacted]"
 
-var secretWords = []string{"secret", "password", "private", "token", "key"}
+var secretWords = []string{
+	"secret", "password", "private", "token", "key", "passwd", "passphrase", "credential", "authorization", "cookie",
+}
 
 // IsSecretKey reports whether a value under this key must be hidden.
 func IsSecretKey(key string) bool {

@@ -13,6 +13,8 @@ func TestMap(t *testing.T) {
 			`{"PRIVATE_KEY":"[redacted]","Password":"[redacted]","access_token":"[redacted]","apiKey":"[redacted]","keyring":"[redacted]"}`},
 		{`{"nested":{"list":[{"token":"t","ok":1}],"deep":{"secret":{"a":1}}}}`,
 			`{"nested":{"deep":{"secret":"[redacted]"},"list":[{"ok":1,"token":"[redacted]"}]}}`},
+		{`{"db_passwd":"p","ssh_passphrase":"p","aws_credentials":{"a":1},"Authorization":"Bearer t","set_cookie":"c","user":"u"}`,
+			`{"Authorization":"[redacted]","aws_credentials":"[redacted]","db_passwd":"[redacted]","set_cookie":"[redacted]","ssh_passphrase":"[redacted]","user":"u"}`},
 		{`{"name":"Ada","email":"ada@acme.test"}`, `{"email":"ada@acme.test","name":"Ada"}`},
 		{`{}`, `{}`},
 	}

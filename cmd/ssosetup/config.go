@@ -3,11 +3,14 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ssosetup/ssosetup/redact"
 )
 
 // config is the whole environment of SPEC §6, read once at start.
@@ -114,6 +117,11 @@ func (c config) validate() error {
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return fmt.Errorf("LOG_FORMAT: %q is not json or text", c.LogFormat)
 	}
+	if c.DebugListen != "" {
+		if host, _, err := net.SplitHostPort(c.DebugListen); err != nil || !isLoopback(host) {
+			return fmt.Errorf("SSOSETUP_DEBUG_LISTEN: %q must be a loopback address such as 127.0.0.1:6060 (pprof shows the process's memory)", c.DebugListen)
+		}
+	}
 	if (c.DashboardUser == "") != (c.DashboardPassword == "") {
 		return fmt.Errorf("SSOSETUP_DASHBOARD_USER and SSOSETUP_DASHBOARD_PASSWORD: set both or neither")
 	}
@@ -163,24 +171,8 @@ func envDuration(name string, def time.Duration) (time.Duration, error) {
 	return d, nil
 }
 
-// maskURL hides the password of a URL so that it can be printed in an error.
-func maskURL(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil {
-		// Unparseable: when it may hold credentials keep only the scheme.
-		if !strings.Contains(raw, "@") {
-			return raw
-		}
-		if i := strings.Index(raw, "://"); i > 0 {
-			return raw[:i] + "://…"
-		}
-		return "…"
-	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
-	}
-	return u.String()
-}
+// maskURL hides a URL's password and secret-looking query parameters, so that it can be printed in an error.
+func maskURL(raw string) string { return redact.URL(raw) }
 
 // oneLine flattens a multi-line driver error (pgx lists every address it tried) into one line, dropping
 // repeated parts.

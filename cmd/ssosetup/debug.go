@@ -5,7 +5,8 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/pprof"
-	"time"
+
+	"github.com/ssosetup/ssosetup/api"
 )
 
 // startDebug serves Go's pprof on SSOSETUP_DEBUG_LISTEN (off when empty; keep it on loopback).
@@ -18,7 +19,7 @@ func startDebug(ctx context.Context, cfg config, log *slog.Logger) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	srv := &http.Server{Addr: cfg.DebugListen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := api.NewServer(cfg.DebugListen, mux)
 	go func() {
 		if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
 			log.Warn("debug listener stopped", "error", err.Error())

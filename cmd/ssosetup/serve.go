@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"log/slog"
 	"net/http"
@@ -33,18 +32,6 @@ func parseServeFlags(name string, args []string) (serveFlags, error) {
 		return f, errUsage
 	}
 	return f, nil
-}
-
-// checkToken refuses to serve an open API unless asked to, and then says so loudly.
-func checkToken(cfg config, f serveFlags, log *slog.Logger) error {
-	if cfg.APIToken != "" {
-		return nil
-	}
-	if !f.insecureDev {
-		return errors.New("SSOSETUP_API_TOKEN is not set: set it, or pass --insecure-dev to serve the API without authentication")
-	}
-	log.Warn("INSECURE: the API accepts requests without a token (--insecure-dev); never run this in production")
-	return nil
 }
 
 // serveHTTP runs the API until ctx is done, then drains it.
@@ -99,7 +86,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, args []string) err
 	if err != nil {
 		return err
 	}
-	if err := checkToken(cfg, f, log); err != nil {
+	if cfg, err = checkAccess(cfg, f, log); err != nil {
 		return err
 	}
 	d, err := openDeps(ctx, cfg, log, 0)

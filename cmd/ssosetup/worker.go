@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ssosetup/ssosetup/api"
+
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 )
@@ -26,7 +28,7 @@ func runAll(ctx context.Context, cfg config, log *slog.Logger, args []string) er
 	if err != nil {
 		return err
 	}
-	if err := checkToken(cfg, f, log); err != nil {
+	if cfg, err = checkAccess(cfg, f, log); err != nil {
 		return err
 	}
 	if err := migrate(ctx, cfg, log); err != nil {
@@ -57,7 +59,7 @@ func withWorker(ctx context.Context, cfg config, log *slog.Logger, extraConns in
 
 // listen serves handler on addr until ctx is done, then drains it.
 func listen(ctx context.Context, addr string, handler http.Handler) error {
-	srv := &http.Server{Addr: addr, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	srv := api.NewServer(addr, handler)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
 	select {

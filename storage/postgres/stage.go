@@ -124,9 +124,13 @@ func stageDone(j ssosetup.Job, recorded bool) error {
 
 // recordFailure records a stage's permanent failure and fails the job, in one statement of its own after the
 // stage's transaction was rolled back, so that nothing the stage wrote before it failed can commit. Of the
-// facts only the organization is kept, for the redirect. A run that finds the stage recorded by another run
+// facts only the organization is kept, for the redirect; the request is kept without its secrets. A run that finds the stage recorded by another run
 // meanwhile returns ssosetup.ErrStageDone, as the frame would.
 func (s *Store) recordFailure(ctx context.Context, stage string, run ssosetup.Run, out ssosetup.Outcome, je *ssosetup.JobError) (ssosetup.Outcome, error) {
+	scrubbed, err := json.Marshal(out.Job.Request.Scrubbed())
+	if err != nil {
+		return out, err
+	}
 	tag, err := s.pool.Exec(ctx, `
 		WITH rec AS (
 			INSERT INTO setup_stages (setup_id, stage, status, attempts, detail, started_at)
@@ -134,9 +138,11 @@ func (s *Store) recordFailure(ctx context.Context, stage string, run ssosetup.Ru
 			ON CONFLICT (setup_id, stage) DO NOTHING RETURNING setup_id
 		)
 		UPDATE setups SET stage = $2, status = 'failed', error_code = $4, error_message = $6,
-			organization_id = coalesce(nullif($7, 0), organization_id), finished_at = now(), updated_at = now()
+			organization_id = coalesce(nullif($7, 0), organization_id), request = $8, finished_at = now(),
+			updated_at = now()
 		WHERE id IN (SELECT setup_id FROM rec)`,
-		run.SetupID, stage, run.Attempt, je.Code, run.StartedAt, ssosetup.Message(je.Code), out.Job.OrganizationID)
+		run.SetupID, stage, run.Attempt, je.Code, run.StartedAt, ssosetup.Message(je.Code), out.Job.OrganizationID,
+		scrubbed)
 	if err != nil {
 		return out, err
 	}
@@ -154,10 +160,13 @@ func queueRecord(batch *pgx.Batch, stage string, run ssosetup.Run, j *ssosetup.J
 		return err
 	}
 	jobStatus, nextStage := ssosetup.StatusRunning, ssosetup.NextStage(stage)
-	var result []byte
-	if j.Result != nil {
+	var result, scrubbed []byte
+	if j.Result != nil { // the job succeeded: it keeps its result, and its request without secrets
 		jobStatus, nextStage = ssosetup.StatusSucceeded, stage
 		if result, err = json.Marshal(j.Result); err != nil {
+			return err
+		}
+		if scrubbed, err = json.Marshal(j.Request.Scrubbed()); err != nil {
 			return err
 		}
 	}
@@ -170,11 +179,12 @@ func queueRecord(batch *pgx.Batch, stage string, run ssosetup.Run, j *ssosetup.J
 			finished_at = CASE WHEN $8 = 'succeeded' THEN now() END,
 			organization_id = nullif($10, 0), auth_provider_id = nullif($11, 0), identity_id = nullif($12, 0),
 			member_id = nullif($13, 0), invite_member_id = nullif($14, 0), was_member = $15, messages = $16,
-			updated_at = now()
+			request = coalesce($17, request), updated_at = now()
 		WHERE id = $1`,
 		run.SetupID, stage, status, run.Attempt, detail, run.StartedAt,
 		nextStage, jobStatus, result,
-		j.OrganizationID, j.AuthProviderID, j.IdentityID, j.MemberID, j.InviteMemberID, j.WasMember, messages)
+		j.OrganizationID, j.AuthProviderID, j.IdentityID, j.MemberID, j.InviteMemberID, j.WasMember, messages,
+		scrubbed)
 	return nil
 }
 
