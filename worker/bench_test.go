@@ -18,13 +18,13 @@ func BenchmarkSetupEndToEnd(b *testing.B) {
 	h.start()
 	latencies := make([]time.Duration, 0, b.N)
 	for i := 0; b.Loop(); i++ {
-		org := h.org(fmt.Sprintf("bench%d", i), i%2 == 0)
-		admin := h.user(fmt.Sprintf("admin%d", i))
-		h.member(org, admin, "owner")
+		org := h.Org(fmt.Sprintf("bench%d", i), i%2 == 0)
+		admin := h.User(fmt.Sprintf("admin%d", i))
+		h.Member(org, admin, "owner")
 		began := time.Now()
 		id := h.submit(setupRequest(org, admin))
 		for {
-			st, err := h.store.SetupStatus(h.ctx, id)
+			st, err := h.store.SetupStatus(h.Ctx, id)
 			if err != nil {
 				b.Fatal(err)
 			}

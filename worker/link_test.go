@@ -9,29 +9,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ssosetup/ssosetup"
+	"github.com/ssosetup/ssosetup/storage/storagetest"
 )
-
-func (h *harness) provider(org int64, key string, allowUnlinked bool) int64 {
-	h.t.Helper()
-	return h.queryInt(`INSERT INTO auth_providers (organization_id, provider, allow_unlinked) VALUES ($1, $2, $3) RETURNING id`,
-		org, key, allowUnlinked)
-}
-
-func (h *harness) identity(provider, user int64, ident, data string) int64 {
-	h.t.Helper()
-	return h.queryInt(`INSERT INTO auth_identities (auth_provider_id, user_id, ident, data, last_verified, last_synced)
-		VALUES ($1, $2, $3, $4, now() - interval '1 day', now() - interval '1 day') RETURNING id`, provider, user, ident, data)
-}
-
-func (h *harness) invite(org int64, email, token, status string, expires *time.Time, role string) int64 {
-	h.t.Helper()
-	var tok *string
-	if token != "" {
-		tok = &token
-	}
-	return h.queryInt(`INSERT INTO organization_members (organization_id, email, token, invite_status, token_expires_at, role)
-		VALUES ($1, $2, $3, $4, $5, $6) RETURNING id`, org, email, tok, status, expires, role)
-}
 
 func linkRequest(org, user int64, ident string) ssosetup.Request {
 	return ssosetup.Request{
@@ -49,9 +28,9 @@ type memberRow struct {
 }
 
 func (h *harness) memberRow(id int64) (memberRow, bool) {
-	h.t.Helper()
+	h.T.Helper()
 	var m memberRow
-	err := h.pool.QueryRow(h.ctx, `SELECT id, user_id, email, token, role, invite_status, sso_linked, sso_invalid,
+	err := h.Pool.QueryRow(h.Ctx, `SELECT id, user_id, email, token, role, invite_status, sso_linked, sso_invalid,
 		member_limit_restricted, idp_provisioned, idp_role_restricted FROM organization_members WHERE id = $1`, id).
 		Scan(&m.ID, &m.UserID, &m.Email, &m.Token, &m.Role, &m.InviteStatus, &m.Linked, &m.Invalid, &m.Restricted,
 			&m.Provisioned, &m.RoleRst)
@@ -59,19 +38,19 @@ func (h *harness) memberRow(id int64) (memberRow, bool) {
 }
 
 func (h *harness) memberOf(org, user int64) (memberRow, bool) {
-	h.t.Helper()
+	h.T.Helper()
 	var id int64
-	if err := h.pool.QueryRow(h.ctx, `SELECT id FROM organization_members WHERE organization_id = $1 AND user_id = $2`, org, user).Scan(&id); err != nil {
+	if err := h.Pool.QueryRow(h.Ctx, `SELECT id FROM organization_members WHERE organization_id = $1 AND user_id = $2`, org, user).Scan(&id); err != nil {
 		return memberRow{}, false
 	}
 	return h.memberRow(id)
 }
 
 func (h *harness) mustSucceed(req ssosetup.Request) ssosetup.SetupStatus {
-	h.t.Helper()
+	h.T.Helper()
 	st := h.wait(h.submit(req))
 	if st.Status != ssosetup.StatusSucceeded {
-		h.t.Fatalf("status %s, error %+v", st.Status, st.Error)
+		h.T.Fatalf("status %s, error %+v", st.Status, st.Error)
 	}
 	return st
 }
@@ -89,14 +68,14 @@ func TestLinkCreatesMembership(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.start()
-	open := h.org("open", false)
-	h.exec(`UPDATE organizations SET default_role = 'admin' WHERE id = $1`, open)
-	closed := h.org("closed", false)
-	h.exec(`UPDATE organizations SET invite_members_enabled = false WHERE id = $1`, closed)
+	open := h.Org("open", false)
+	h.Exec(`UPDATE organizations SET default_role = 'admin' WHERE id = $1`, open)
+	closed := h.Org("closed", false)
+	h.Exec(`UPDATE organizations SET invite_members_enabled = false WHERE id = $1`, closed)
 	for _, org := range []int64{open, closed} {
-		h.provider(org, "okta", false)
+		h.Provider(org, "okta", false)
 	}
-	user := h.user("bar")
+	user := h.User("bar")
 
 	for _, tc := range []struct {
 		org        int64
@@ -122,7 +101,7 @@ func TestLinkCreatesMembership(t *testing.T) {
 			t.Errorf("audits %v", got)
 		}
 		var data map[string]any
-		h.scan(`SELECT data FROM audit_log_entries WHERE organization_id = $1 AND event = 'member.add' AND target_object_id = $2 AND target_user_id = $3`,
+		h.Scan(`SELECT data FROM audit_log_entries WHERE organization_id = $1 AND event = 'member.add' AND target_object_id = $2 AND target_user_id = $3`,
 			[]any{tc.org, m.ID, user}, &data)
 		if data["role"] != tc.role || data["email"] != "bar@example.test" || data["invite_status"] != "approved" {
 			t.Errorf("member.add data %v", data)
@@ -134,11 +113,11 @@ func TestLinkRelinksExistingIdentity(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.start()
-	org := h.org("relink", false)
-	p := h.provider(org, "okta", false)
-	user := h.user("foo")
-	h.member(org, user, "member")
-	byIdent := h.identity(p, user, "foo-idp", `{"refresh_token": "rt-old", "access_token": "old"}`)
+	org := h.Org("relink", false)
+	p := h.Provider(org, "okta", false)
+	user := h.User("foo")
+	h.Member(org, user, "member")
+	byIdent := h.Identity(p, user, "foo-idp", `{"refresh_token": "rt-old", "access_token": "old"}`)
 
 	st := h.mustSucceed(linkRequest(org, user, "foo-idp"))
 	if len(st.Result.Messages) != 0 || len(h.audits(org)) != 0 {
@@ -146,7 +125,7 @@ func TestLinkRelinksExistingIdentity(t *testing.T) {
 	}
 	var data map[string]any
 	var fresh bool
-	h.scan(`SELECT data, last_verified > now() - interval '1 minute' AND last_synced > now() - interval '1 minute'
+	h.Scan(`SELECT data, last_verified > now() - interval '1 minute' AND last_synced > now() - interval '1 minute'
 		FROM auth_identities WHERE id = $1`, []any{byIdent}, &data, &fresh)
 	if data["access_token"] != "new" || data["refresh_token"] != "rt-old" || !fresh {
 		t.Errorf("identity data %v, verified now %v", data, fresh)
@@ -158,9 +137,9 @@ func TestLinkRelinksExistingIdentity(t *testing.T) {
 	// The IdP's id for the user changed: the same row takes the new ident.
 	h.mustSucceed(linkRequest(org, user, "foo-idp-v2"))
 	var ident string
-	h.scan(`SELECT ident FROM auth_identities WHERE id = $1`, []any{byIdent}, &ident)
-	if ident != "foo-idp-v2" || h.queryInt(`SELECT count(*) FROM auth_identities`) != 1 {
-		t.Errorf("ident %q, %d identities", ident, h.queryInt(`SELECT count(*) FROM auth_identities`))
+	h.Scan(`SELECT ident FROM auth_identities WHERE id = $1`, []any{byIdent}, &ident)
+	if ident != "foo-idp-v2" || h.QueryInt(`SELECT count(*) FROM auth_identities`) != 1 {
+		t.Errorf("ident %q, %d identities", ident, h.QueryInt(`SELECT count(*) FROM auth_identities`))
 	}
 }
 
@@ -168,20 +147,20 @@ func TestLinkTakesOverAnotherUsersIdentity(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.start()
-	org := h.org("swap", false)
-	p := h.provider(org, "okta", false)
-	u1, u2 := h.user("u1"), h.user("u2")
-	m1, m2 := h.member(org, u1, "member"), h.member(org, u2, "member")
-	h.exec(`UPDATE organization_members SET sso_linked = true, idp_provisioned = true WHERE id = $1`, m2)
-	own := h.identity(p, u1, "bar@", `{}`)
-	theirs := h.identity(p, u2, "adfadsf@", `{}`)
+	org := h.Org("swap", false)
+	p := h.Provider(org, "okta", false)
+	u1, u2 := h.User("u1"), h.User("u2")
+	m1, m2 := h.Member(org, u1, "member"), h.Member(org, u2, "member")
+	h.Exec(`UPDATE organization_members SET sso_linked = true, idp_provisioned = true WHERE id = $1`, m2)
+	own := h.Identity(p, u1, "bar@", `{}`)
+	theirs := h.Identity(p, u2, "adfadsf@", `{}`)
 
 	h.mustSucceed(linkRequest(org, u1, "adfadsf@"))
 
-	if n := h.queryInt(`SELECT count(*) FROM auth_identities WHERE id = $1`, own); n != 0 {
+	if n := h.QueryInt(`SELECT count(*) FROM auth_identities WHERE id = $1`, own); n != 0 {
 		t.Error("the acting user's other identity was not deleted")
 	}
-	if owner := h.queryInt(`SELECT user_id FROM auth_identities WHERE id = $1`, theirs); owner != u1 {
+	if owner := h.QueryInt(`SELECT user_id FROM auth_identities WHERE id = $1`, theirs); owner != u1 {
 		t.Errorf("identity belongs to %d, want %d", owner, u1)
 	}
 	if m, _ := h.memberRow(m1); !m.Linked || m.Invalid {
@@ -196,12 +175,12 @@ func TestLinkAcceptsApprovedInvite(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.start()
-	org := h.org("inv", false)
-	h.provider(org, "okta", false)
-	byEmail, byToken := h.user("bar"), h.user("tok")
+	org := h.Org("inv", false)
+	h.Provider(org, "okta", false)
+	byEmail, byToken := h.User("bar"), h.User("tok")
 	later := time.Now().Add(time.Hour)
-	inv1 := h.invite(org, "BAR@Example.TEST", "t-1", "approved", &later, "admin")
-	inv2 := h.invite(org, "elsewhere@example.test", "t-2", "approved", nil, "member")
+	inv1 := h.Invite(org, "BAR@Example.TEST", "t-1", "approved", &later, "admin")
+	inv2 := h.Invite(org, "elsewhere@example.test", "t-2", "approved", nil, "member")
 
 	st := h.mustSucceed(linkRequest(org, byEmail, "bar-idp"))
 	req := linkRequest(org, byToken, "tok-idp")
@@ -223,15 +202,15 @@ func TestLinkAcceptsApprovedInvite(t *testing.T) {
 		if got := stageDetail(c.st, "accept_invite"); got != "done: invite accepted" {
 			t.Errorf("accept_invite %q", got)
 		}
-		if n := h.queryInt(`SELECT count(*) FROM audit_log_entries WHERE setup_id = $1 AND event IN ('member.accept-invite', 'member.add') AND target_object_id = $2`, c.st.SetupID, c.inv); n != 2 {
+		if n := h.QueryInt(`SELECT count(*) FROM audit_log_entries WHERE setup_id = $1 AND event IN ('member.accept-invite', 'member.add') AND target_object_id = $2`, c.st.SetupID, c.inv); n != 2 {
 			t.Errorf("%d accept audits, want 2", n)
 		}
-		if n := h.queryInt(`SELECT count(*) FROM signals WHERE setup_id = $1 AND name = 'member_joined' AND (args->>'organization_member_id')::bigint = $2`, c.st.SetupID, c.inv); n != 1 {
+		if n := h.QueryInt(`SELECT count(*) FROM signals WHERE setup_id = $1 AND name = 'member_joined' AND (args->>'organization_member_id')::bigint = $2`, c.st.SetupID, c.inv); n != 1 {
 			t.Errorf("%d member_joined signals, want 1", n)
 		}
 	}
 	h.eventually("onboarding task completed", func() bool {
-		return h.queryInt(`SELECT count(*) FROM onboarding_tasks WHERE organization_id = $1 AND task = 'invite_member' AND status = 'complete' AND (data->>'invited_member_id')::bigint = $2`, org, inv1) == 1
+		return h.QueryInt(`SELECT count(*) FROM onboarding_tasks WHERE organization_id = $1 AND task = 'invite_member' AND status = 'complete' AND (data->>'invited_member_id')::bigint = $2`, org, inv1) == 1
 	})
 }
 
@@ -239,12 +218,12 @@ func TestLinkIgnoresExpiredAndWrongInvites(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.start()
-	org := h.org("exp", false)
-	h.provider(org, "okta", false)
-	user := h.user("bar")
+	org := h.Org("exp", false)
+	h.Provider(org, "okta", false)
+	user := h.User("bar")
 	past := time.Now().Add(-time.Hour)
-	expired := h.invite(org, "bar@example.test", "t-exp", "approved", &past, "owner")
-	other := h.invite(org, "other@example.test", "t-right", "approved", nil, "admin")
+	expired := h.Invite(org, "bar@example.test", "t-exp", "approved", &past, "owner")
+	other := h.Invite(org, "other@example.test", "t-right", "approved", nil, "admin")
 	req := linkRequest(org, user, "bar-idp")
 	req.Invite = &ssosetup.Invite{MemberID: other, Token: "t-wrong"}
 	h.mustSucceed(req)
@@ -264,10 +243,10 @@ func TestLinkReplacesInviteRequest(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.start()
-	org := h.org("req", false)
-	h.provider(org, "okta", false)
-	user := h.user("bar")
-	request := h.invite(org, "bar@example.test", "", "requested_to_join", nil, "member")
+	org := h.Org("req", false)
+	h.Provider(org, "okta", false)
+	user := h.User("bar")
+	request := h.Invite(org, "bar@example.test", "", "requested_to_join", nil, "member")
 
 	st := h.mustSucceed(linkRequest(org, user, "bar-idp"))
 
@@ -278,7 +257,7 @@ func TestLinkReplacesInviteRequest(t *testing.T) {
 		t.Error("no membership created")
 	}
 	var email string
-	h.scan(`SELECT data->>'email' FROM audit_log_entries WHERE setup_id = $1 AND event = 'invite-request.remove'`, []any{st.SetupID}, &email)
+	h.Scan(`SELECT data->>'email' FROM audit_log_entries WHERE setup_id = $1 AND event = 'invite-request.remove'`, []any{st.SetupID}, &email)
 	if email != "bar@example.test" {
 		t.Errorf("invite-request.remove email %q", email)
 	}
@@ -291,10 +270,10 @@ func TestLinkPreconditions(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.start()
-	bare := h.org("bare", false)
-	org := h.org("okta", false)
-	h.provider(org, "okta", false)
-	user := h.user("bar")
+	bare := h.Org("bare", false)
+	org := h.Org("okta", false)
+	h.Provider(org, "okta", false)
+	user := h.User("bar")
 
 	for _, tc := range []struct {
 		org  int64
@@ -311,7 +290,7 @@ func TestLinkPreconditions(t *testing.T) {
 			t.Errorf("%s: %s %+v", tc.code, st.Status, st.Error)
 		}
 	}
-	if n := h.queryInt(`SELECT count(*) FROM organization_members`); n != 0 {
+	if n := h.QueryInt(`SELECT count(*) FROM organization_members`); n != 0 {
 		t.Errorf("%d members written by failed jobs", n)
 	}
 }
@@ -320,13 +299,13 @@ func TestLinkRemovesDuplicateInviteOfMember(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.start()
-	org := h.org("dup", false)
-	h.provider(org, "okta", false)
-	user := h.user("bar")
-	h.member(org, user, "member")
+	org := h.Org("dup", false)
+	h.Provider(org, "okta", false)
+	user := h.User("bar")
+	h.Member(org, user, "member")
 	past := time.Now().Add(-time.Hour)
-	dup := h.invite(org, "Bar@example.test", "t", "approved", nil, "admin")
-	expired := h.invite(org, "BAR@example.test", "t2", "approved", &past, "admin")
+	dup := h.Invite(org, "Bar@example.test", "t", "approved", nil, "admin")
+	expired := h.Invite(org, "BAR@example.test", "t2", "approved", &past, "admin")
 
 	st := h.mustSucceed(linkRequest(org, user, "bar-idp"))
 	if _, ok := h.memberRow(dup); ok {
@@ -344,29 +323,29 @@ func TestAcceptInviteRequiresSSOIdentity(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.runBatcher()
-	org := h.org("strict", false)
-	p := h.provider(org, "okta", false)
-	user := h.user("bar")
-	inv := h.invite(org, "bar@example.test", "", "approved", nil, "member")
+	org := h.Org("strict", false)
+	p := h.Provider(org, "okta", false)
+	user := h.User("bar")
+	inv := h.Invite(org, "bar@example.test", "", "approved", nil, "member")
 	id := h.submit(linkRequest(org, user, "bar-idp"))
 	run := ssosetup.Run{SetupID: id, Attempt: 1, StartedAt: time.Now()}
 	for _, stage := range ssosetup.Stages[:4] { // up to new_membership
-		if _, err := h.store.RunStage(h.ctx, stage, run, nil); err != nil {
+		if _, err := h.store.RunStage(h.Ctx, stage, run, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// The identity disappears before accept_invite (another user took it over).
-	h.exec(`DELETE FROM auth_identities WHERE auth_provider_id = $1`, p)
-	before := h.snapshot(domainTables...)
-	_, err := h.store.RunStage(h.ctx, ssosetup.StageAcceptInvite, run, nil)
+	h.Exec(`DELETE FROM auth_identities WHERE auth_provider_id = $1`, p)
+	before := h.Snapshot(storagetest.DomainTables...)
+	_, err := h.store.RunStage(h.Ctx, ssosetup.StageAcceptInvite, run, nil)
 	if je, ok := ssosetup.AsJobError(err); !ok || je.Code != ssosetup.CodeSSORequired {
 		t.Fatalf("accept_invite = %v, want sso_required", err)
 	}
-	h.assertUnchanged(before, h.snapshot(domainTables...))
+	h.AssertUnchanged(before, h.Snapshot(storagetest.DomainTables...))
 	if m, ok := h.memberRow(inv); !ok || m.UserID != nil {
 		t.Errorf("invite accepted without SSO, or gone: %+v (found %v)", m, ok)
 	}
-	st, err := h.store.SetupStatus(h.ctx, id)
+	st, err := h.store.SetupStatus(h.Ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -379,10 +358,10 @@ func TestConcurrentLinksOfOneUser(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.start()
-	org := h.org("same", false)
-	h.provider(org, "okta", false)
-	plain, invited := h.user("plain"), h.user("invited")
-	h.invite(org, "invited@example.test", "", "approved", nil, "member")
+	org := h.Org("same", false)
+	h.Provider(org, "okta", false)
+	plain, invited := h.User("plain"), h.User("invited")
+	h.Invite(org, "invited@example.test", "", "approved", nil, "member")
 
 	for _, user := range []int64{plain, invited} {
 		var wg sync.WaitGroup
@@ -396,14 +375,14 @@ func TestConcurrentLinksOfOneUser(t *testing.T) {
 				t.Errorf("user %d job %s: %+v", user, st.Status, st.Error)
 			}
 		}
-		if n := h.queryInt(`SELECT count(*) FROM organization_members WHERE organization_id = $1 AND user_id = $2`, org, user); n != 1 {
+		if n := h.QueryInt(`SELECT count(*) FROM organization_members WHERE organization_id = $1 AND user_id = $2`, org, user); n != 1 {
 			t.Errorf("user %d has %d memberships", user, n)
 		}
-		if n := h.queryInt(`SELECT count(*) FROM audit_log_entries WHERE event = 'member.add' AND target_user_id = $1`, user); n != 1 {
+		if n := h.QueryInt(`SELECT count(*) FROM audit_log_entries WHERE event = 'member.add' AND target_user_id = $1`, user); n != 1 {
 			t.Errorf("user %d has %d member.add audits", user, n)
 		}
 	}
-	if n := h.queryInt(`SELECT count(*) FROM organization_members WHERE organization_id = $1 AND user_id IS NULL`, org); n != 0 {
+	if n := h.QueryInt(`SELECT count(*) FROM organization_members WHERE organization_id = $1 AND user_id IS NULL`, org); n != 0 {
 		t.Errorf("%d orphan invite rows", n)
 	}
 }
@@ -412,12 +391,12 @@ func TestFiftyConcurrentLinksIntoOneOrg(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.start()
-	org := h.org("fifty", false)
-	h.provider(org, "okta", false)
+	org := h.Org("fifty", false)
+	h.Provider(org, "okta", false)
 	ids := make([]uuid.UUID, 50)
 	var wg sync.WaitGroup
 	for i := range ids {
-		user := h.user("user" + uuid.NewString()[:8])
+		user := h.User("user" + uuid.NewString()[:8])
 		wg.Go(func() { ids[i] = h.submit(linkRequest(org, user, "idp-"+uuid.NewString())) })
 	}
 	wg.Wait()
@@ -433,7 +412,7 @@ func TestFiftyConcurrentLinksIntoOneOrg(t *testing.T) {
 		"member.add audits": `SELECT count(*) FROM audit_log_entries WHERE organization_id = $1 AND event = 'member.add'`,
 		"distinct audits":   `SELECT count(DISTINCT (setup_id, event)) FROM audit_log_entries WHERE organization_id = $1 AND event = 'member.add'`,
 	} {
-		if n := h.queryInt(sql, org); n != 50 {
+		if n := h.QueryInt(sql, org); n != 50 {
 			t.Errorf("%s: %d, want 50", what, n)
 		}
 	}

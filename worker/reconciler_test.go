@@ -24,42 +24,42 @@ func TestTaskKeyMatchesAsynq(t *testing.T) {
 	}
 	rdb := h.redis.MakeRedisClient().(redis.UniversalClient)
 	defer rdb.Close()
-	state, err := rdb.HGet(h.ctx, taskKey(tasks.QueueSetups, tasks.TaskID(id, ssosetup.StageStart)), "state").Result()
+	state, err := rdb.HGet(h.Ctx, taskKey(tasks.QueueSetups, tasks.TaskID(id, ssosetup.StageStart)), "state").Result()
 	if err != nil || state != "pending" {
 		t.Fatalf("state %q (%v): the reconciler's view of Asynq's keys is out of date", state, err)
 	}
-	if ok, _ := rdb.SIsMember(h.ctx, allQueuesKey, tasks.QueueSetups).Result(); !ok {
+	if ok, _ := rdb.SIsMember(h.Ctx, allQueuesKey, tasks.QueueSetups).Result(); !ok {
 		t.Fatalf("%s does not list the queue", allQueuesKey)
 	}
 }
 
 // seedSetups creates n organizations, each with an owner and an unlinked member, and returns setup requests.
 func (h *harness) seedSetups(n int) []ssosetup.Request {
-	h.t.Helper()
+	h.T.Helper()
 	reqs := make([]ssosetup.Request, n)
 	for i := range reqs {
-		org := h.org(fmt.Sprintf("org-%d-%s", i, uuid.NewString()[:6]), i%3 == 0)
-		owner := h.user(fmt.Sprintf("owner-%d-%s", i, uuid.NewString()[:6]))
-		h.member(org, owner, "owner")
-		h.member(org, h.user(fmt.Sprintf("member-%d-%s", i, uuid.NewString()[:6])), "member")
+		org := h.Org(fmt.Sprintf("org-%d-%s", i, uuid.NewString()[:6]), i%3 == 0)
+		owner := h.User(fmt.Sprintf("owner-%d-%s", i, uuid.NewString()[:6]))
+		h.Member(org, owner, "owner")
+		h.Member(org, h.User(fmt.Sprintf("member-%d-%s", i, uuid.NewString()[:6])), "member")
 		reqs[i] = setupRequest(org, owner)
 	}
 	return reqs
 }
 
 func (h *harness) checkInvariants(ids []uuid.UUID) {
-	h.t.Helper()
-	ch, err := clickhouse.Open(h.ctx, h.chURL)
+	h.T.Helper()
+	ch, err := clickhouse.Open(h.Ctx, h.chURL)
 	if err != nil {
-		h.t.Fatal(err)
+		h.T.Fatal(err)
 	}
 	defer ch.Close()
-	rep, err := invariants.Check(h.ctx, h.pool, ch, ids)
+	rep, err := invariants.Check(h.Ctx, h.Pool, ch, ids)
 	if err != nil {
-		h.t.Fatal(err)
+		h.T.Fatal(err)
 	}
 	if !rep.OK() {
-		h.t.Errorf("invariants broken: %v", rep.Problems)
+		h.T.Errorf("invariants broken: %v", rep.Problems)
 	}
 }
 
@@ -77,14 +77,14 @@ func TestReconcilerRecoversFromRedisDataLoss(t *testing.T) {
 		ids[i] = h.submit(r)
 	}
 	h.eventually("some jobs finished", func() bool {
-		return h.queryInt(`SELECT count(*) FROM setups WHERE status = 'succeeded'`) >= 20
+		return h.QueryInt(`SELECT count(*) FROM setups WHERE status = 'succeeded'`) >= 20
 	})
 	rdb := h.redis.MakeRedisClient().(redis.UniversalClient)
 	defer rdb.Close()
-	if err := rdb.FlushDB(h.ctx).Err(); err != nil {
+	if err := rdb.FlushDB(h.Ctx).Err(); err != nil {
 		t.Fatal(err)
 	}
-	lost := h.queryInt(`SELECT count(*) FROM setups WHERE status <> 'succeeded'`)
+	lost := h.QueryInt(`SELECT count(*) FROM setups WHERE status <> 'succeeded'`)
 	t.Logf("FLUSHDB with %d of %d jobs unfinished", lost, len(ids))
 	if lost == 0 {
 		t.Fatal("every job had finished before the flush: the test proves nothing")
@@ -95,11 +95,11 @@ func TestReconcilerRecoversFromRedisDataLoss(t *testing.T) {
 		}
 	}
 	h.eventually("e-mails and signals of every setup", func() bool {
-		return h.queryInt(`SELECT count(*) FROM setups WHERE emails_recorded_at IS NULL`) == 0 &&
-			h.queryInt(`SELECT count(*) FROM signals WHERE delivered_at IS NULL`) == 0
+		return h.QueryInt(`SELECT count(*) FROM setups WHERE emails_recorded_at IS NULL`) == 0 &&
+			h.QueryInt(`SELECT count(*) FROM signals WHERE delivered_at IS NULL`) == 0
 	})
 	h.checkInvariants(ids)
-	if ok, _ := rdb.SIsMember(h.ctx, allQueuesKey, tasks.QueueSetups).Result(); !ok {
+	if ok, _ := rdb.SIsMember(h.Ctx, allQueuesKey, tasks.QueueSetups).Result(); !ok {
 		t.Error("queues not registered again after the flush")
 	}
 }
@@ -144,9 +144,9 @@ func TestPoisonTasksAreArchived(t *testing.T) {
 		}
 	}
 	// The worker keeps serving.
-	org := h.org("after-poison", false)
-	admin := h.user("after")
-	h.member(org, admin, "owner")
+	org := h.Org("after-poison", false)
+	admin := h.User("after")
+	h.Member(org, admin, "owner")
 	h.mustSucceed(setupRequest(org, admin))
 	if n := h.archived(); n != want {
 		t.Errorf("%d archived tasks, want %d", n, want)

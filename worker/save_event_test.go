@@ -25,22 +25,22 @@ type eventRow struct {
 }
 
 func (h *harness) eventRows(id uuid.UUID) []eventRow {
-	h.t.Helper()
-	conn, err := clickhouse.Open(h.ctx, h.chURL)
+	h.T.Helper()
+	conn, err := clickhouse.Open(h.Ctx, h.chURL)
 	if err != nil {
-		h.t.Fatal(err)
+		h.T.Fatal(err)
 	}
 	defer conn.Close()
-	rows, err := conn.Query(h.ctx, `SELECT event_id, level, platform, release, environment, errors, user_id, tags.key, tags.value
+	rows, err := conn.Query(h.Ctx, `SELECT event_id, level, platform, release, environment, errors, user_id, tags.key, tags.value
 		FROM events FINAL WHERE setup_id = ?`, id.String())
 	if err != nil {
-		h.t.Fatal(err)
+		h.T.Fatal(err)
 	}
 	var out []eventRow
 	for rows.Next() {
 		var r eventRow
 		if err := rows.Scan(&r.EventID, &r.Level, &r.Platform, &r.Release, &r.Environment, &r.Errors, &r.UserID, &r.TagKeys, &r.TagValues); err != nil {
-			h.t.Fatal(err)
+			h.T.Fatal(err)
 		}
 		out = append(out, r)
 	}
@@ -51,9 +51,9 @@ func TestSaveEventExplicit(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.start()
-	org := h.org("ev", false)
-	h.provider(org, "okta", false)
-	user := h.user("ev")
+	org := h.Org("ev", false)
+	h.Provider(org, "okta", false)
+	user := h.User("ev")
 	req := linkRequest(org, user, "ev-idp")
 	req.Event = []byte(`{"event_id": "6F9619FF8B86D011B42D00C04FC964FF", "level": "warn", "platform": "python",
 		"release": "web@1.4.2", "environment": "production", "tags": {"region": "eu", "bad key": "x"}}`)
@@ -83,13 +83,13 @@ func TestSaveEventExplicit(t *testing.T) {
 		"environment": `SELECT count(*) FROM environments WHERE organization_id = $1 AND name = 'production'`,
 		"release env": `SELECT count(*) FROM release_environments WHERE organization_id = $1`,
 	} {
-		if n := h.queryInt(sql, org); n != 1 {
+		if n := h.QueryInt(sql, org); n != 1 {
 			t.Errorf("%s rows: %d, want 1", what, n)
 		}
 	}
 
 	// An invalid release is dropped with its error; the job still succeeds.
-	req2 := linkRequest(org, h.user("ev2"), "ev2-idp")
+	req2 := linkRequest(org, h.User("ev2"), "ev2-idp")
 	req2.Event = []byte(`{"release": "latest", "environment": "a/b"}`)
 	st2 := h.mustSucceed(req2)
 	r2 := h.eventRows(st2.SetupID)
@@ -103,21 +103,21 @@ func TestSameEventIDLeavesOneRow(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.start()
-	org := h.org("same-ev", false)
-	h.provider(org, "okta", false)
+	org := h.Org("same-ev", false)
+	h.Provider(org, "okta", false)
 	event := []byte(`{"event_id": "0b7e2c2a-3e6b-4b5e-9f55-1f1e1d1c1b1a", "message": "hello", "level": "info"}`)
 	for _, name := range []string{"one", "two"} {
-		req := linkRequest(org, h.user(name), name+"-idp")
+		req := linkRequest(org, h.User(name), name+"-idp")
 		req.Event = event
 		h.mustSucceed(req)
 	}
-	conn, err := clickhouse.Open(h.ctx, h.chURL)
+	conn, err := clickhouse.Open(h.Ctx, h.chURL)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	var n uint64
-	if err := conn.QueryRow(h.ctx, `SELECT count() FROM events FINAL WHERE event_id = toUUID('0b7e2c2a-3e6b-4b5e-9f55-1f1e1d1c1b1a')`).Scan(&n); err != nil {
+	if err := conn.QueryRow(h.Ctx, `SELECT count() FROM events FINAL WHERE event_id = toUUID('0b7e2c2a-3e6b-4b5e-9f55-1f1e1d1c1b1a')`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	if n != 1 {
@@ -131,7 +131,7 @@ func TestSaveEventRidesOutClickHouseOutage(t *testing.T) {
 	u, _ := url.Parse(h.chURL)
 	proxy := storagetest.NewProxy(t, u.Host)
 	u.Host = proxy.Addr()
-	conn, err := clickhouse.Open(h.ctx, u.String())
+	conn, err := clickhouse.Open(h.Ctx, u.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,19 +140,19 @@ func TestSaveEventRidesOutClickHouseOutage(t *testing.T) {
 	cfg.Events = clickhouse.NewEvents(conn)
 	h.worker = New(cfg)
 	h.start()
-	org := h.org("outage", false)
-	h.provider(org, "okta", false)
+	org := h.Org("outage", false)
+	h.Provider(org, "okta", false)
 
 	proxy.Cut()
 	ids := make([]uuid.UUID, 10)
 	for i := range ids {
-		ids[i] = h.submit(linkRequest(org, h.user("o"+uuid.NewString()[:8]), uuid.NewString()))
+		ids[i] = h.submit(linkRequest(org, h.User("o"+uuid.NewString()[:8]), uuid.NewString()))
 	}
 	h.eventually("every job reached save_event", func() bool {
-		return h.queryInt(`SELECT count(*) FROM setups WHERE stage = 'save_event'`) == int64(len(ids))
+		return h.QueryInt(`SELECT count(*) FROM setups WHERE stage = 'save_event'`) == int64(len(ids))
 	})
 	time.Sleep(1500 * time.Millisecond) // let save_event fail and retry while ClickHouse is unreachable
-	if n := h.queryInt(`SELECT count(*) FROM setups WHERE status <> 'running'`); n != 0 {
+	if n := h.QueryInt(`SELECT count(*) FROM setups WHERE status <> 'running'`); n != 0 {
 		t.Fatalf("%d jobs finished while ClickHouse was unreachable", n)
 	}
 	proxy.Restore()
@@ -164,7 +164,7 @@ func TestSaveEventRidesOutClickHouseOutage(t *testing.T) {
 			t.Errorf("job %s has %d events, want 1", id, n)
 		}
 	}
-	if n := h.queryInt(`SELECT count(*) FROM setup_stages WHERE stage = 'save_event' AND attempts > 1`); n == 0 {
+	if n := h.QueryInt(`SELECT count(*) FROM setup_stages WHERE stage = 'save_event' AND attempts > 1`); n == 0 {
 		t.Error("no save_event was retried: the outage was not exercised")
 	}
 }

@@ -27,9 +27,9 @@ func TestFinishedJobsKeepNoSecrets(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.start()
-	org, stranger := h.org("acme", false), h.user("eve")
-	admin := h.user("ada")
-	h.member(org, admin, "owner")
+	org, stranger := h.Org("acme", false), h.User("eve")
+	admin := h.User("ada")
+	h.Member(org, admin, "owner")
 
 	succeeded := h.wait(h.submit(secretRequest(org, admin)))
 	failed := h.wait(h.submit(secretRequest(org, stranger))) // not a member: start fails
@@ -38,18 +38,18 @@ func TestFinishedJobsKeepNoSecrets(t *testing.T) {
 	}
 	// A job failed from outside any stage (retries exhausted): recorded, never enqueued.
 	abandoned := uuid.New()
-	_, _, err := h.store.CreateSetup(h.ctx, postgres.NewSetup{ID: abandoned, Request: secretRequest(org, admin),
+	_, _, err := h.store.CreateSetup(h.Ctx, postgres.NewSetup{ID: abandoned, Request: secretRequest(org, admin),
 		RequestHash: abandoned.String(), Queue: tasks.QueueSetups})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, changed, err := h.store.FailJob(h.ctx, abandoned, ssosetup.CodeInternal); err != nil || !changed {
+	if _, changed, err := h.store.FailJob(h.Ctx, abandoned, ssosetup.CodeInternal); err != nil || !changed {
 		t.Fatalf("FailJob: changed %v, %v", changed, err)
 	}
 
 	for name, id := range map[string]uuid.UUID{"succeeded": succeeded.SetupID, "failed": failed.SetupID, "failed from outside": abandoned} {
 		var stored string
-		h.scan(`SELECT request::text FROM setups WHERE id = $1`, []any{id}, &stored)
+		h.Scan(`SELECT request::text FROM setups WHERE id = $1`, []any{id}, &stored)
 		for _, secret := range []string{"s3cr3t-config", "s3cr3t-token", "s3cr3t-invite", "s3cr3t-event"} {
 			if strings.Contains(stored, secret) {
 				t.Errorf("%s job keeps %q in its request: %s", name, secret, stored)
@@ -62,7 +62,7 @@ func TestFinishedJobsKeepNoSecrets(t *testing.T) {
 		}
 	}
 	var config string
-	h.scan(`SELECT config::text FROM auth_providers WHERE organization_id = $1`, []any{org}, &config)
+	h.Scan(`SELECT config::text FROM auth_providers WHERE organization_id = $1`, []any{org}, &config)
 	if !strings.Contains(config, "s3cr3t-config") {
 		t.Errorf("the provider lost its config: %s", config)
 	}

@@ -10,18 +10,19 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ssosetup/ssosetup"
+	"github.com/ssosetup/ssosetup/storage/storagetest"
 )
 
 func TestSetupFlowBasic(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.start()
-	org := h.org("acme", false)
-	admin, other := h.user("ada"), h.user("bob")
-	adminMember := h.member(org, admin, "owner")
-	h.exec(`UPDATE organization_members SET idp_provisioned = true, idp_role_restricted = true WHERE id = $1`, adminMember)
-	otherMember := h.member(org, other, "member")
-	h.exec(`INSERT INTO organization_members (organization_id, email, token) VALUES ($1, 'carol@example.test', 'tok')`, org)
+	org := h.Org("acme", false)
+	admin, other := h.User("ada"), h.User("bob")
+	adminMember := h.Member(org, admin, "owner")
+	h.Exec(`UPDATE organization_members SET idp_provisioned = true, idp_role_restricted = true WHERE id = $1`, adminMember)
+	otherMember := h.Member(org, other, "member")
+	h.Exec(`INSERT INTO organization_members (organization_id, email, token) VALUES ($1, 'carol@example.test', 'tok')`, org)
 
 	st := h.wait(h.submit(setupRequest(org, admin)))
 
@@ -45,14 +46,14 @@ func TestSetupFlowBasic(t *testing.T) {
 		t.Errorf("stages = %v, want %v", stages, wantStages)
 	}
 
-	if n := h.queryInt(`SELECT count(*) FROM auth_providers WHERE organization_id = $1 AND provider = 'okta' AND NOT allow_unlinked AND NOT scim_enabled`, org); n != 1 {
+	if n := h.QueryInt(`SELECT count(*) FROM auth_providers WHERE organization_id = $1 AND provider = 'okta' AND NOT allow_unlinked AND NOT scim_enabled`, org); n != 1 {
 		t.Errorf("%d providers, want 1", n)
 	}
-	if n := h.queryInt(`SELECT count(*) FROM auth_identities WHERE user_id = $1 AND ident = $2`, admin, "idp-"+strconv.FormatInt(admin, 10)); n != 1 {
+	if n := h.QueryInt(`SELECT count(*) FROM auth_identities WHERE user_id = $1 AND ident = $2`, admin, "idp-"+strconv.FormatInt(admin, 10)); n != 1 {
 		t.Errorf("%d identities of the admin, want 1", n)
 	}
 	var linked, invalid, provisioned, roleRestricted bool
-	if err := h.pool.QueryRow(h.ctx, `SELECT sso_linked, sso_invalid, idp_provisioned, idp_role_restricted FROM organization_members WHERE id = $1`, adminMember).
+	if err := h.Pool.QueryRow(h.Ctx, `SELECT sso_linked, sso_invalid, idp_provisioned, idp_role_restricted FROM organization_members WHERE id = $1`, adminMember).
 		Scan(&linked, &invalid, &provisioned, &roleRestricted); err != nil {
 		t.Fatal(err)
 	}
@@ -65,8 +66,8 @@ func TestSetupFlowBasic(t *testing.T) {
 		t.Errorf("audit events = %v", audits)
 	}
 	var enableData, linkData string
-	h.scan(`SELECT data::text FROM audit_log_entries WHERE event = 'sso.enable'`, nil, &enableData)
-	h.scan(`SELECT data::text FROM audit_log_entries WHERE event = 'sso-identity.link'`, nil, &linkData)
+	h.Scan(`SELECT data::text FROM audit_log_entries WHERE event = 'sso.enable'`, nil, &enableData)
+	h.Scan(`SELECT data::text FROM audit_log_entries WHERE event = 'sso-identity.link'`, nil, &linkData)
 	for _, secret := range []string{"s3cr3t-config", "s3cr3t-token"} {
 		if strings.Contains(enableData+linkData, secret) {
 			t.Errorf("audit data leaks %q: %s %s", secret, enableData, linkData)
@@ -77,7 +78,7 @@ func TestSetupFlowBasic(t *testing.T) {
 	}
 
 	h.eventually("feature adoption recorded", func() bool {
-		return h.queryInt(`SELECT count(*) FROM feature_adoptions WHERE organization_id = $1 AND feature = 'sso' AND complete`, org) == 1
+		return h.QueryInt(`SELECT count(*) FROM feature_adoptions WHERE organization_id = $1 AND feature = 'sso' AND complete`, org) == 1
 	})
 	h.eventually("link e-mails sent", func() bool { return len(h.mailer.recipients()) == 2 })
 	got := h.mailer.recipients()
@@ -86,10 +87,10 @@ func TestSetupFlowBasic(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("e-mails to %v, want %v", got, want)
 	}
-	if n := h.queryInt(`SELECT count(*) FROM outbound_emails WHERE member_id = $1`, otherMember); n != 1 {
+	if n := h.QueryInt(`SELECT count(*) FROM outbound_emails WHERE member_id = $1`, otherMember); n != 1 {
 		t.Errorf("%d e-mails recorded for the unlinked member, want 1", n)
 	}
-	if n := h.queryInt(`SELECT count(*) FROM outbound_emails WHERE body LIKE '%https://sso.example/auth/login/acme/%' AND sent_at IS NOT NULL`); n != 2 {
+	if n := h.QueryInt(`SELECT count(*) FROM outbound_emails WHERE body LIKE '%https://sso.example/auth/login/acme/%' AND sent_at IS NOT NULL`); n != 2 {
 		t.Errorf("%d sent e-mails carry the login link, want 2", n)
 	}
 	if n := h.eventCount(st.SetupID); n != 1 {
@@ -101,21 +102,21 @@ func TestSetupFlowClearsRequire2FA(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.start()
-	org := h.org("twofa", true)
-	admin := h.user("ada")
-	h.member(org, admin, "owner")
+	org := h.Org("twofa", true)
+	admin := h.User("ada")
+	h.Member(org, admin, "owner")
 
 	st := h.wait(h.submit(setupRequest(org, admin)))
 
 	if st.Status != ssosetup.StatusSucceeded {
 		t.Fatalf("status %s, error %+v", st.Status, st.Error)
 	}
-	if n := h.queryInt(`SELECT count(*) FROM organizations WHERE id = $1 AND require_2fa`, org); n != 0 {
+	if n := h.QueryInt(`SELECT count(*) FROM organizations WHERE id = $1 AND require_2fa`, org); n != 0 {
 		t.Error("require_2fa still set")
 	}
 	var target int64
 	var actor, data string
-	err := h.pool.QueryRow(h.ctx, `SELECT target_object_id, actor_label, data->>'require_2fa' FROM audit_log_entries WHERE event = 'org.edit'`).
+	err := h.Pool.QueryRow(h.Ctx, `SELECT target_object_id, actor_label, data->>'require_2fa' FROM audit_log_entries WHERE event = 'org.edit'`).
 		Scan(&target, &actor, &data)
 	if err != nil {
 		t.Fatalf("org.edit audit: %v", err)
@@ -132,13 +133,13 @@ func TestStartPreconditions(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.start()
-	org := h.org("pre", false)
-	admin, outsider, inactive := h.user("admin"), h.user("outsider"), h.user("inactive")
-	h.member(org, admin, "owner")
-	h.exec(`UPDATE users SET is_active = false WHERE id = $1`, inactive)
-	configured := h.org("configured", false)
-	h.member(configured, admin, "owner")
-	h.exec(`INSERT INTO auth_providers (organization_id, provider) VALUES ($1, 'google')`, configured)
+	org := h.Org("pre", false)
+	admin, outsider, inactive := h.User("admin"), h.User("outsider"), h.User("inactive")
+	h.Member(org, admin, "owner")
+	h.Exec(`UPDATE users SET is_active = false WHERE id = $1`, inactive)
+	configured := h.Org("configured", false)
+	h.Member(configured, admin, "owner")
+	h.Exec(`INSERT INTO auth_providers (organization_id, provider) VALUES ($1, 'google')`, configured)
 
 	cases := []struct {
 		name     string
@@ -156,7 +157,7 @@ func TestStartPreconditions(t *testing.T) {
 		{"already configured", func(r *ssosetup.Request) { r.OrganizationID = configured }, ssosetup.CodeAlreadyConfigured, "/settings/configured/auth/"},
 	}
 	for _, tc := range cases {
-		before := h.snapshot(domainTables...)
+		before := h.Snapshot(storagetest.DomainTables...)
 		req := setupRequest(org, admin)
 		tc.edit(&req)
 		st := h.wait(h.submit(req))
@@ -170,7 +171,7 @@ func TestStartPreconditions(t *testing.T) {
 		if len(st.Stages) != 1 || st.Stages[0].Name != "start" || st.Stages[0].Status != "failed" {
 			t.Errorf("%s: stages %+v, want only start failed", tc.name, st.Stages)
 		}
-		h.assertUnchanged(before, h.snapshot(domainTables...))
+		h.AssertUnchanged(before, h.Snapshot(storagetest.DomainTables...))
 	}
 }
 
@@ -178,10 +179,10 @@ func TestConcurrentSetupsOfOneOrg(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	h.start()
-	org := h.org("race", false)
-	a, b := h.user("a"), h.user("b")
-	h.member(org, a, "owner")
-	h.member(org, b, "owner")
+	org := h.Org("race", false)
+	a, b := h.User("a"), h.User("b")
+	h.Member(org, a, "owner")
+	h.Member(org, b, "owner")
 
 	var wg sync.WaitGroup
 	ids := make([]uuid.UUID, 2)
@@ -201,26 +202,26 @@ func TestConcurrentSetupsOfOneOrg(t *testing.T) {
 	if codes[ssosetup.StatusSucceeded] != 1 || codes[ssosetup.CodeAlreadyConfigured] != 1 {
 		t.Errorf("outcomes %v, want one succeeded and one already_configured", codes)
 	}
-	if n := h.queryInt(`SELECT count(*) FROM auth_providers WHERE organization_id = $1`, org); n != 1 {
+	if n := h.QueryInt(`SELECT count(*) FROM auth_providers WHERE organization_id = $1`, org); n != 1 {
 		t.Errorf("%d providers, want 1", n)
 	}
-	if n := h.queryInt(`SELECT count(*) FROM audit_log_entries WHERE event = 'sso.enable'`); n != 1 {
+	if n := h.QueryInt(`SELECT count(*) FROM audit_log_entries WHERE event = 'sso.enable'`); n != 1 {
 		t.Errorf("%d sso.enable audits, want 1", n)
 	}
 }
 
 func (h *harness) audits(org int64) []string {
-	h.t.Helper()
-	rows, err := h.pool.Query(h.ctx, `SELECT event FROM audit_log_entries WHERE organization_id = $1 ORDER BY id`, org)
+	h.T.Helper()
+	rows, err := h.Pool.Query(h.Ctx, `SELECT event FROM audit_log_entries WHERE organization_id = $1 ORDER BY id`, org)
 	if err != nil {
-		h.t.Fatal(err)
+		h.T.Fatal(err)
 	}
 	defer rows.Close()
 	var out []string
 	for rows.Next() {
 		var e string
 		if err := rows.Scan(&e); err != nil {
-			h.t.Fatal(err)
+			h.T.Fatal(err)
 		}
 		out = append(out, e)
 	}

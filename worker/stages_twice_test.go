@@ -6,6 +6,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/ssosetup/ssosetup"
+	"github.com/ssosetup/ssosetup/storage/storagetest"
 	"github.com/ssosetup/ssosetup/tasks"
 )
 
@@ -15,34 +16,34 @@ import (
 func TestEveryStageRunsTwice(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	org := h.org("twice", true)
-	admin := h.user("ada")
-	h.member(org, admin, "owner")
+	org := h.Org("twice", true)
+	admin := h.User("ada")
+	h.Member(org, admin, "owner")
 	// A duplicate pending invite for the admin's own e-mail: accept_invite removes it.
-	h.exec(`INSERT INTO organization_members (organization_id, email) VALUES ($1, 'ada@example.test')`, org)
+	h.Exec(`INSERT INTO organization_members (organization_id, email) VALUES ($1, 'ada@example.test')`, org)
 	req := setupRequest(org, admin)
 	req.Event = []byte(`{"release": "web@1.0", "environment": "production", "level": "info"}`)
 	id := h.submit(req)
 	mux := h.worker.mux()
 	h.runBatcher()
-	state := append(domainTables, "setups", "setup_stages")
+	state := append(storagetest.DomainTables, "setups", "setup_stages")
 
 	for _, stage := range ssosetup.Stages {
 		task := tasks.NewStage(stage, id, tasks.QueueSetups)
-		if err := mux.ProcessTask(h.ctx, task); err != nil {
+		if err := mux.ProcessTask(h.Ctx, task); err != nil {
 			t.Fatalf("%s, first run: %v", stage, err)
 		}
 		next := ssosetup.NextStage(stage)
 		h.assertEnqueuedThenDelete(id, stage, next)
-		before := h.snapshot(state...)
-		if err := mux.ProcessTask(h.ctx, task); err != nil {
+		before := h.Snapshot(state...)
+		if err := mux.ProcessTask(h.Ctx, task); err != nil {
 			t.Fatalf("%s, second run: %v", stage, err)
 		}
-		h.assertUnchanged(before, h.snapshot(state...))
+		h.AssertUnchanged(before, h.Snapshot(state...))
 		h.assertEnqueuedThenDelete(id, stage, next)
 	}
 
-	st, err := h.store.SetupStatus(h.ctx, id)
+	st, err := h.store.SetupStatus(h.Ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,13 +58,13 @@ func TestEveryStageRunsTwice(t *testing.T) {
 	if st.Stages[4].Detail != "Pending org invite not accepted - User already org member" {
 		t.Errorf("accept_invite detail %q", st.Stages[4].Detail)
 	}
-	if n := h.queryInt(`SELECT count(*) FROM organization_members WHERE organization_id = $1 AND user_id IS NULL`, org); n != 0 {
+	if n := h.QueryInt(`SELECT count(*) FROM organization_members WHERE organization_id = $1 AND user_id IS NULL`, org); n != 0 {
 		t.Errorf("%d duplicate invites left", n)
 	}
-	if n := h.queryInt(`SELECT count(*) FROM audit_log_entries`); n != 3 {
+	if n := h.QueryInt(`SELECT count(*) FROM audit_log_entries`); n != 3 {
 		t.Errorf("%d audit entries, want 3 (org.edit, sso-identity.link, sso.enable)", n)
 	}
-	if n := h.queryInt(`SELECT count(*) FROM release_environments re JOIN releases r ON r.id = re.release_id WHERE r.version = 'web@1.0'`); n != 1 {
+	if n := h.QueryInt(`SELECT count(*) FROM release_environments re JOIN releases r ON r.id = re.release_id WHERE r.version = 'web@1.0'`); n != 1 {
 		t.Errorf("%d release environments, want 1", n)
 	}
 	if n := h.eventCount(id); n != 1 {
@@ -74,15 +75,15 @@ func TestEveryStageRunsTwice(t *testing.T) {
 // assertEnqueuedThenDelete checks that after stage ran, the task that follows it is in Redis (the next stage,
 // or the e-mail task after finish), then deletes it so that the next delivery must enqueue it again.
 func (h *harness) assertEnqueuedThenDelete(id uuid.UUID, stage, next string) {
-	h.t.Helper()
+	h.T.Helper()
 	queue, name := tasks.QueueSetups, next
 	if next == "" {
 		queue, name = tasks.QueueSide, "email_missing_links"
 	}
 	if !h.taskExists(queue, id, name) {
-		h.t.Fatalf("after %s: task %s not enqueued", stage, name)
+		h.T.Fatalf("after %s: task %s not enqueued", stage, name)
 	}
 	if err := h.inspector.DeleteTask(queue, tasks.TaskID(id, name)); err != nil {
-		h.t.Fatalf("delete task %s: %v", name, err)
+		h.T.Fatalf("delete task %s: %v", name, err)
 	}
 }

@@ -73,7 +73,12 @@ func accept(ctx context.Context, tx *stageTx, j *ssosetup.Job) (string, string, 
 		RETURNING coalesce(inv.email, ''), m.role`, j.InviteMemberID, j.OrganizationID, j.Request.UserID).
 		Scan(&email, &role)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return ssosetup.StageSkipped, "invite no longer pending", nil
+		// Another user accepted the invite, or an admin deleted it, since new_membership handed it over: the
+		// user still joins, as new_membership would have made them (SPEC §3.5), never left outside.
+		if _, err := createMembership(ctx, tx, j, j.UserEmail); err != nil {
+			return "", "", err
+		}
+		return ssosetup.StageDone, "invite no longer pending; membership created", nil
 	}
 	if err != nil {
 		return "", "", err

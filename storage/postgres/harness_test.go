@@ -1,15 +1,15 @@
 package postgres_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ssosetup/ssosetup"
 	"github.com/ssosetup/ssosetup/storage/postgres"
@@ -19,78 +19,29 @@ import (
 // db is one test's Postgres schema with the store on it: the stage tests need nothing else, since they run a
 // stage through the store's frame without a queue or the eventstream.
 type db struct {
-	t     testing.TB
-	ctx   context.Context
-	pool  *pgxpool.Pool
+	*storagetest.DB
 	store *postgres.Store
 }
 
 func newDB(t testing.TB) *db {
 	t.Helper()
-	pool := storagetest.Postgres(t)
-	return &db{t: t, ctx: context.Background(), pool: pool, store: postgres.NewStore(pool)}
-}
-
-func (d *db) exec(sql string, args ...any) {
-	d.t.Helper()
-	if _, err := d.pool.Exec(d.ctx, sql, args...); err != nil {
-		d.t.Fatalf("%s: %v", sql, err)
-	}
-}
-
-// scan runs a query that returns one row and scans it into dest; any error, no row included, fails the test.
-func (d *db) scan(sql string, args []any, dest ...any) {
-	d.t.Helper()
-	if err := d.pool.QueryRow(d.ctx, sql, args...).Scan(dest...); err != nil {
-		d.t.Fatalf("%s: %v", sql, err)
-	}
-}
-
-func (d *db) queryInt(sql string, args ...any) int64 {
-	d.t.Helper()
-	var n int64
-	d.scan(sql, args, &n)
-	return n
-}
-
-func (d *db) org(slug string, require2FA bool) int64 {
-	d.t.Helper()
-	return d.queryInt(`INSERT INTO organizations (slug, name, require_2fa) VALUES ($1, $2, $3) RETURNING id`,
-		slug, "Org "+slug, require2FA)
-}
-
-// user creates an active user whose e-mail is <username>@example.test.
-func (d *db) user(username string) int64 {
-	d.t.Helper()
-	return d.queryInt(`INSERT INTO users (username, email, name) VALUES ($1, $1 || '@example.test', $1) RETURNING id`,
-		username)
-}
-
-func (d *db) member(org, user int64, role string) int64 {
-	d.t.Helper()
-	return d.queryInt(`INSERT INTO organization_members (organization_id, user_id, role) VALUES ($1, $2, $3) RETURNING id`,
-		org, user, role)
-}
-
-func (d *db) provider(org int64, key string, allowUnlinked bool) int64 {
-	d.t.Helper()
-	return d.queryInt(`INSERT INTO auth_providers (organization_id, provider, config, allow_unlinked) VALUES ($1, $2, '{}', $3) RETURNING id`,
-		org, key, allowUnlinked)
+	sdb := storagetest.NewDB(t)
+	return &db{DB: sdb, store: postgres.NewStore(sdb.Pool)}
 }
 
 // job records a job for req as its earlier stages would have left it: running, at stage, with facts' fact
 // fields (organization, provider, identity, member, invite, was_member) stored.
 func (d *db) job(req ssosetup.Request, stage string, facts ssosetup.Job) uuid.UUID {
-	d.t.Helper()
+	d.T.Helper()
 	if err := req.Normalize(); err != nil {
-		d.t.Fatalf("request: %v", err)
+		d.T.Fatalf("request: %v", err)
 	}
 	id := uuid.New()
-	_, _, err := d.store.CreateSetup(d.ctx, postgres.NewSetup{ID: id, Request: req, RequestHash: id.String(), Queue: "sso_setups"})
+	_, _, err := d.store.CreateSetup(d.Ctx, postgres.NewSetup{ID: id, Request: req, RequestHash: id.String(), Queue: "sso_setups"})
 	if err != nil {
-		d.t.Fatal(err)
+		d.T.Fatal(err)
 	}
-	d.exec(`UPDATE setups SET status = 'running', stage = $2, organization_id = nullif($3, 0),
+	d.Exec(`UPDATE setups SET status = 'running', stage = $2, organization_id = nullif($3, 0),
 		auth_provider_id = nullif($4, 0), identity_id = nullif($5, 0), member_id = nullif($6, 0),
 		invite_member_id = nullif($7, 0), was_member = $8 WHERE id = $1`,
 		id, stage, facts.OrganizationID, facts.AuthProviderID, facts.IdentityID, facts.MemberID, facts.InviteMemberID,
@@ -100,47 +51,19 @@ func (d *db) job(req ssosetup.Request, stage string, facts ssosetup.Job) uuid.UU
 
 // run runs stage of job id once through the store's frame.
 func (d *db) run(stage string, id uuid.UUID) (ssosetup.Outcome, error) {
-	return d.store.RunStage(d.ctx, stage, ssosetup.Run{SetupID: id, Attempt: 1, StartedAt: time.Now()}, nil)
+	return d.store.RunStage(d.Ctx, stage, ssosetup.Run{SetupID: id, Attempt: 1, StartedAt: time.Now()}, nil)
 }
 
 // stageRecord returns the job's record of stage as "status: detail", "" when there is none.
 func (d *db) stageRecord(id uuid.UUID, stage string) string {
-	d.t.Helper()
+	d.T.Helper()
 	var rec string
-	err := d.pool.QueryRow(d.ctx, `SELECT status || ': ' || detail FROM setup_stages WHERE setup_id = $1 AND stage = $2`,
+	err := d.Pool.QueryRow(d.Ctx, `SELECT status || ': ' || detail FROM setup_stages WHERE setup_id = $1 AND stage = $2`,
 		id, stage).Scan(&rec)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		d.t.Fatal(err)
+		d.T.Fatal(err)
 	}
 	return rec
-}
-
-// domainTables are every table a stage may write, for before/after comparisons.
-var domainTables = []string{
-	"organizations", "users", "organization_members", "auth_providers", "auth_identities", "audit_log_entries",
-	"releases", "environments", "release_environments", "signals", "feature_adoptions", "onboarding_tasks",
-	"outbound_emails",
-}
-
-// snapshot returns the content of tables as JSON text, for comparing before and after a run.
-func (d *db) snapshot(tables ...string) map[string]string {
-	d.t.Helper()
-	out := map[string]string{}
-	for _, table := range tables {
-		var s string
-		d.scan(`SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)::text)::text, '[]') FROM `+table+` t`, nil, &s)
-		out[table] = s
-	}
-	return out
-}
-
-func (d *db) assertUnchanged(before, after map[string]string) {
-	d.t.Helper()
-	for table, b := range before {
-		if after[table] != b {
-			d.t.Errorf("table %s changed:\nbefore %s\nafter  %s", table, b, after[table])
-		}
-	}
 }
 
 // setupRequest is an admin's setup of org through provider "okta".
@@ -158,4 +81,124 @@ func linkRequest(org, user int64, ident string) ssosetup.Request {
 		Flow: ssosetup.FlowLink, OrganizationID: org, UserID: user, Authenticated: true, PipelineUserID: user,
 		Identity: ssosetup.Identity{ID: ident},
 	}
+}
+
+// stateTables are storagetest.DomainTables plus the jobs' own state: a run that finds its stage recorded changes none of them.
+var stateTables = append(slices.Clone(storagetest.DomainTables), "setups", "setup_stages")
+
+// jobState is the job's status, current stage and error code ("running new_membership", "failed start
+// not_a_member"): what every stage test checks of the job itself.
+func (d *db) jobState(id uuid.UUID) string {
+	d.T.Helper()
+	var s string
+	d.Scan(`SELECT status || ' ' || stage || coalesce(' ' || error_code, '') FROM setups WHERE id = $1`, []any{id}, &s)
+	return s
+}
+
+// audits lists the events of the audit entries job id wrote, in the order they were written.
+func (d *db) audits(id uuid.UUID) []string {
+	d.T.Helper()
+	var events []string
+	d.Scan(`SELECT coalesce(array_agg(event ORDER BY id), '{}') FROM audit_log_entries WHERE setup_id = $1`,
+		[]any{id}, &events)
+	return events
+}
+
+// memberRow is an organization_members row as the stages change it.
+type memberRow struct {
+	UserID                                            *int64
+	Email, Token                                      *string
+	Expires                                           *time.Time
+	Role, InviteStatus                                string
+	Linked, Invalid, Restricted, Provisioned, RoleRst bool
+}
+
+// memberRow reads member row id; ok is false when the row is gone.
+func (d *db) memberRow(id int64) (m memberRow, ok bool) {
+	d.T.Helper()
+	err := d.Pool.QueryRow(d.Ctx, `SELECT user_id, email, token, token_expires_at, role, invite_status, sso_linked,
+		sso_invalid, member_limit_restricted, idp_provisioned, idp_role_restricted FROM organization_members WHERE id = $1`, id).
+		Scan(&m.UserID, &m.Email, &m.Token, &m.Expires, &m.Role, &m.InviteStatus, &m.Linked, &m.Invalid, &m.Restricted,
+			&m.Provisioned, &m.RoleRst)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return m, false
+	}
+	if err != nil {
+		d.T.Fatal(err)
+	}
+	return m, true
+}
+
+// memberOf returns the id of user's membership of org, 0 when there is none.
+func (d *db) memberOf(org, user int64) int64 {
+	d.T.Helper()
+	return d.QueryInt(`SELECT coalesce((SELECT id FROM organization_members WHERE organization_id = $1 AND user_id = $2), 0)`,
+		org, user)
+}
+
+// assertFailed checks a permanent failure of stage with code: the error and outcome, the stage's record, the
+// job failed with the code's message, and nothing outside the job's own state changed since before.
+func (d *db) assertFailed(id uuid.UUID, stage, code string, out ssosetup.Outcome, err error, before map[string]string) {
+	d.T.Helper()
+	if je, ok := ssosetup.AsJobError(err); !ok || je.Code != code {
+		d.T.Errorf("%s returned %v, want the permanent failure %s", stage, err, code)
+	}
+	if out.Status != ssosetup.StageFailed || out.Detail != code || out.Signalled {
+		d.T.Errorf("outcome %s %q signalled=%v, want failed %q", out.Status, out.Detail, out.Signalled, code)
+	}
+	if got := d.stageRecord(id, stage); got != "failed: "+code {
+		d.T.Errorf("stage record %q, want %q", got, "failed: "+code)
+	}
+	if got, want := d.jobState(id), "failed "+stage+" "+code; got != want {
+		d.T.Errorf("job %q, want %q", got, want)
+	}
+	var message string
+	d.Scan(`SELECT coalesce(error_message, '') FROM setups WHERE id = $1`, []any{id}, &message)
+	if message != ssosetup.Message(code) {
+		d.T.Errorf("error message %q, want %q", message, ssosetup.Message(code))
+	}
+	d.AssertUnchanged(before, d.Snapshot(storagetest.DomainTables...))
+}
+
+// assertRerunNoop runs stage of job id again, as a redelivered task would: it must report ErrStageDone and
+// change nothing, the job's own state included.
+func (d *db) assertRerunNoop(stage string, id uuid.UUID) {
+	d.T.Helper()
+	before := d.Snapshot(stateTables...)
+	if _, err := d.run(stage, id); !errors.Is(err, ssosetup.ErrStageDone) {
+		d.T.Errorf("second run of %s returned %v, want ErrStageDone", stage, err)
+	}
+	d.AssertUnchanged(before, d.Snapshot(stateTables...))
+}
+
+// runConcurrently runs stage of job id in n goroutines released at once, as overlapping deliveries would; it
+// checks that every run but one returned ErrStageDone and returns that one run's outcome and error.
+func (d *db) runConcurrently(stage string, id uuid.UUID, n int) (ssosetup.Outcome, error) {
+	d.T.Helper()
+	outs, errs := make([]ssosetup.Outcome, n), make([]error, n)
+	gate := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-gate
+			outs[i], errs[i] = d.run(stage, id)
+		})
+	}
+	close(gate)
+	wg.Wait()
+	ran := -1
+	for i, err := range errs {
+		if errors.Is(err, ssosetup.ErrStageDone) {
+			continue
+		}
+		if ran >= 0 {
+			d.T.Fatalf("runs %d and %d both did the stage (errors %v, %v); the others must return ErrStageDone",
+				ran, i, errs[ran], err)
+		}
+		ran = i
+	}
+	if ran < 0 {
+		d.T.Fatalf("all %d runs returned ErrStageDone; one must do the stage", n)
+	}
+	return outs[ran], errs[ran]
 }

@@ -48,29 +48,35 @@ func newMembership(ctx context.Context, tx *stageTx, j *ssosetup.Job) (string, s
 		}
 		detail = "invite request replaced by a membership"
 	}
+	created, err := createMembership(ctx, tx, j, userEmail)
+	if err != nil || !created {
+		return ssosetup.StageSkipped, "already a member", err
+	}
+	return ssosetup.StageDone, detail, nil
+}
+
+// createMembership makes the acting user a member with the organization's default role and audits
+// member.add (SPEC §3.4). It reports false, with the existing membership in j.MemberID, when a concurrent
+// job of the same user committed a membership first.
+func createMembership(ctx context.Context, tx *stageTx, j *ssosetup.Job, userEmail string) (bool, error) {
 	var role string
-	err = tx.QueryRow(ctx, `
+	err := tx.QueryRow(ctx, `
 		INSERT INTO organization_members (organization_id, user_id, role, sso_linked, member_limit_restricted)
 		SELECT o.id, $2, o.default_role, true, NOT o.invite_members_enabled FROM organizations o WHERE o.id = $1
 		ON CONFLICT (organization_id, user_id) DO NOTHING
 		RETURNING id, role`, j.OrganizationID, j.Request.UserID).Scan(&j.MemberID, &role)
 	if errors.Is(err, pgx.ErrNoRows) {
-		// A concurrent job of the same user committed its membership first.
 		err = tx.QueryRow(ctx, `SELECT id FROM organization_members WHERE organization_id = $1 AND user_id = $2`,
 			j.OrganizationID, j.Request.UserID).Scan(&j.MemberID)
-		return ssosetup.StageSkipped, "already a member", translate(err)
+		return false, translate(err)
 	}
 	if err != nil {
-		return "", "", err
+		return false, err
 	}
 	userID := j.Request.UserID
-	err = audit(tx, j, auditMemberAdd, j.MemberID, &userID, map[string]any{
+	return true, audit(tx, j, auditMemberAdd, j.MemberID, &userID, map[string]any{
 		"email": userEmail, "role": role, "invite_status": "approved", "user": userID,
 	})
-	if err != nil {
-		return "", "", err
-	}
-	return ssosetup.StageDone, detail, nil
 }
 
 // findInvite returns the pending, unexpired invite the user arrived with (by member id and token), else one

@@ -14,7 +14,7 @@ import (
 
 // saveEventJob records a link job at save_event whose event names release and environment at `at`.
 func (d *db) saveEventJob(org, user int64, release, environment string, at time.Time) uuid.UUID {
-	d.t.Helper()
+	d.T.Helper()
 	ev := map[string]any{"timestamp": at.Format(time.RFC3339)}
 	if release != "" {
 		ev["release"] = release
@@ -24,7 +24,7 @@ func (d *db) saveEventJob(org, user int64, release, environment string, at time.
 	}
 	raw, err := json.Marshal(ev)
 	if err != nil {
-		d.t.Fatal(err)
+		d.T.Fatal(err)
 	}
 	req := linkRequest(org, user, "idp")
 	req.Event = raw
@@ -36,11 +36,11 @@ func (d *db) saveEventJob(org, user int64, release, environment string, at time.
 func TestSaveEventReleaseEnvironment(t *testing.T) {
 	t.Parallel()
 	d := newDB(t)
-	org, user := d.org("acme", false), d.user("ada")
+	org, user := d.Org("acme", false), d.User("ada")
 	t0 := time.Now().Add(-24 * time.Hour).UTC().Truncate(time.Second) // inside the 30 days an event may be old
 	seen := func() (first, last time.Time) {
 		t.Helper()
-		d.scan(`SELECT re.first_seen, re.last_seen FROM release_environments re
+		d.Scan(`SELECT re.first_seen, re.last_seen FROM release_environments re
 			JOIN releases r ON r.id = re.release_id JOIN environments e ON e.id = re.environment_id
 			WHERE r.version = 'web@1' AND e.name = 'production'`, nil, &first, &last)
 		return first.UTC(), last.UTC()
@@ -84,7 +84,7 @@ func TestSaveEventReleaseEnvironment(t *testing.T) {
 	}
 	wg.Wait()
 	var releases, environments, pairs int
-	d.scan(`SELECT (SELECT count(*) FROM releases), (SELECT count(*) FROM environments),
+	d.Scan(`SELECT (SELECT count(*) FROM releases), (SELECT count(*) FROM environments),
 		(SELECT count(*) FROM release_environments)`, nil, &releases, &environments, &pairs)
 	if releases != 3 || environments != 3 || pairs != 2 {
 		t.Errorf("%d releases, %d environments, %d pairs; want 3, 3, 2", releases, environments, pairs)

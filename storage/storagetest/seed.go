@@ -1,0 +1,121 @@
+package storagetest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// DB is a test's Postgres schema with the helpers every test that seeds or checks rows needs. Its methods
+// fail the test on any error, no row included, so that a check never compares against a value that was
+// never read.
+type DB struct {
+	T    testing.TB
+	Ctx  context.Context
+	Pool *pgxpool.Pool
+}
+
+// NewDB returns a DB on a fresh, migrated schema (see Postgres).
+func NewDB(t testing.TB) *DB {
+	t.Helper()
+	return &DB{T: t, Ctx: context.Background(), Pool: Postgres(t)}
+}
+
+// Exec runs a statement.
+func (d *DB) Exec(sql string, args ...any) {
+	d.T.Helper()
+	if _, err := d.Pool.Exec(d.Ctx, sql, args...); err != nil {
+		d.T.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// Scan runs a query that returns one row and scans it into dest.
+func (d *DB) Scan(sql string, args []any, dest ...any) {
+	d.T.Helper()
+	if err := d.Pool.QueryRow(d.Ctx, sql, args...).Scan(dest...); err != nil {
+		d.T.Fatalf("%s: %v", sql, err)
+	}
+}
+
+// QueryInt runs a query that returns one number.
+func (d *DB) QueryInt(sql string, args ...any) int64 {
+	d.T.Helper()
+	var n int64
+	d.Scan(sql, args, &n)
+	return n
+}
+
+// Org creates organization slug, named "Org <slug>".
+func (d *DB) Org(slug string, require2FA bool) int64 {
+	d.T.Helper()
+	return d.QueryInt(`INSERT INTO organizations (slug, name, require_2fa) VALUES ($1, $2, $3) RETURNING id`,
+		slug, "Org "+slug, require2FA)
+}
+
+// User creates an active user whose e-mail is <username>@example.test.
+func (d *DB) User(username string) int64 {
+	d.T.Helper()
+	return d.QueryInt(`INSERT INTO users (username, email, name) VALUES ($1, $1 || '@example.test', $1) RETURNING id`,
+		username)
+}
+
+// Member makes user a member of org with role.
+func (d *DB) Member(org, user int64, role string) int64 {
+	d.T.Helper()
+	return d.QueryInt(`INSERT INTO organization_members (organization_id, user_id, role) VALUES ($1, $2, $3) RETURNING id`,
+		org, user, role)
+}
+
+// Provider configures org's SSO provider key with an empty config.
+func (d *DB) Provider(org int64, key string, allowUnlinked bool) int64 {
+	d.T.Helper()
+	return d.QueryInt(`INSERT INTO auth_providers (organization_id, provider, config, allow_unlinked) VALUES ($1, $2, '{}', $3) RETURNING id`,
+		org, key, allowUnlinked)
+}
+
+// Identity records user's identity at provider, verified a day ago so that a re-link's refresh shows.
+func (d *DB) Identity(provider, user int64, ident, data string) int64 {
+	d.T.Helper()
+	return d.QueryInt(`INSERT INTO auth_identities (auth_provider_id, user_id, ident, data, last_verified, last_synced)
+		VALUES ($1, $2, $3, $4, now() - interval '1 day', now() - interval '1 day') RETURNING id`,
+		provider, user, ident, data)
+}
+
+// Invite records a pending member row of org (no user yet), as an admin's invite or a user's request leaves
+// it; token "" and a nil expires mean none.
+func (d *DB) Invite(org int64, email, token, status string, expires *time.Time, role string) int64 {
+	d.T.Helper()
+	return d.QueryInt(`INSERT INTO organization_members (organization_id, email, token, invite_status, token_expires_at, role)
+		VALUES ($1, $2, nullif($3, ''), $4, $5, $6) RETURNING id`, org, email, token, status, expires, role)
+}
+
+// DomainTables are every table a stage may write, for before/after comparisons.
+var DomainTables = []string{
+	"organizations", "users", "organization_members", "auth_providers", "auth_identities", "audit_log_entries",
+	"releases", "environments", "release_environments", "signals", "feature_adoptions", "onboarding_tasks",
+	"outbound_emails",
+}
+
+// Snapshot returns the content of tables as JSON text, for comparing before and after a run.
+func (d *DB) Snapshot(tables ...string) map[string]string {
+	d.T.Helper()
+	out := map[string]string{}
+	for _, table := range tables {
+		var s string
+		d.Scan(`SELECT coalesce(jsonb_agg(to_jsonb(t) ORDER BY to_jsonb(t)::text)::text, '[]') FROM `+table+` t`, nil, &s)
+		out[table] = s
+	}
+	return out
+}
+
+// AssertUnchanged reports every table whose content differs between two snapshots.
+func (d *DB) AssertUnchanged(before, after map[string]string) {
+	d.T.Helper()
+	for table, b := range before {
+		if after[table] != b {
+			d.T.Errorf("table %s changed:\nbefore %s\nafter  %s", table, b, after[table])
+		}
+	}
+}
