@@ -80,9 +80,9 @@ func (s *Submitter) Submit(ctx context.Context, req ssosetup.Request, opts Optio
 }
 
 // Stage enqueues a job's stage under its deterministic task id; a task that is already there counts as
-// enqueued.
-func Stage(ctx context.Context, client *asynq.Client, stage string, id uuid.UUID, queue string) error {
-	_, err := client.EnqueueContext(ctx, tasks.NewStage(stage, id, queue))
+// enqueued. opts override the task's own options (a worker's retry budget).
+func Stage(ctx context.Context, client *asynq.Client, stage string, id uuid.UUID, queue string, opts ...asynq.Option) error {
+	_, err := client.EnqueueContext(ctx, tasks.NewStage(stage, id, queue), opts...)
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue %s of setup %s: %w", stage, id, err)
 	}

@@ -23,8 +23,14 @@ func (w *Worker) handleError(ctx context.Context, t *asynq.Task, err error) {
 	if _, isJobErr := ssosetup.AsJobError(err); isJobErr {
 		return // the job failed with its code; handled and logged by the stage
 	}
+	if isOutage(err) && !final {
+		// Retried for as long as the outage lasts, without using up a retry (asynq's IsFailure).
+		w.metrics.TaskRetries.WithLabelValues(t.Type(), "outage").Inc()
+		w.log.WarnContext(ctx, "task failed: a dependency is unavailable; will retry", attrs...)
+		return
+	}
 	if !final {
-		w.metrics.TaskRetries.WithLabelValues(t.Type()).Inc()
+		w.metrics.TaskRetries.WithLabelValues(t.Type(), "error").Inc()
 		w.log.WarnContext(ctx, "task failed; will retry", attrs...)
 		return
 	}

@@ -34,6 +34,9 @@ type eventBatcher struct {
 	observe   func(rows int, took time.Duration, err error)
 	running   func() int // tasks the worker is running, this batch's waiters included; nil: unknown
 	idleGrace time.Duration
+	// insertTimeout bounds one INSERT; it serves many tasks, so it has a deadline of its own, well under a
+	// task's timeout.
+	insertTimeout time.Duration
 }
 
 // idleCheck is how often a waiting batch checks whether the worker's other tasks have finished.
@@ -50,7 +53,8 @@ func newEventBatcher(w eventWriter, maxBatch int, maxDelay, bulkDelay time.Durat
 		observe = func(int, time.Duration, error) {}
 	}
 	return &eventBatcher{w: w, maxBatch: maxBatch, maxDelay: maxDelay, bulkDelay: bulkDelay,
-		requests: make(chan saveRequest), observe: observe, running: running, idleGrace: idleGrace}
+		requests: make(chan saveRequest), observe: observe, running: running, idleGrace: idleGrace,
+		insertTimeout: 10 * time.Second}
 }
 
 // othersDone reports whether every running task is waiting in a batch of n.
@@ -126,8 +130,7 @@ func (b *eventBatcher) flush(batch []saveRequest) {
 	for i, r := range batch {
 		events[i] = r.ev
 	}
-	// The INSERT gets its own deadline rather than a task's: it serves many tasks.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), b.insertTimeout)
 	began := time.Now()
 	err := b.w.Insert(ctx, events)
 	took := time.Since(began)

@@ -31,8 +31,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}, []string{"stage", "outcome"}),
 		TaskRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "ssosetup_task_retries_total", Help: "Task runs that failed and will be retried, by task type.",
-		}, []string{"type"}),
+			Name: "ssosetup_task_retries_total",
+			Help: "Task runs that failed and will be retried, by task type and reason (outage: a dependency was unavailable, which uses up no retry; error: anything else).",
+		}, []string{"type", "reason"}),
 		BatchRows: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "ssosetup_eventstream_batch_rows", Help: "Events per ClickHouse INSERT.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 11),

@@ -31,6 +31,9 @@ func (w *Worker) trackTasks(next asynq.Handler) asynq.Handler {
 		defer w.running.Add(-1)
 		began := time.Now()
 		err := next.ProcessTask(ctx, t)
+		if err == nil {
+			w.retry.succeeded()
+		}
 		if !w.log.Enabled(ctx, slog.LevelDebug) {
 			return err // spare the hot path the attributes nobody reads
 		}

@@ -27,6 +27,7 @@ type reconciler struct {
 	interval time.Duration
 	idle     time.Duration
 	failJob  func(ctx context.Context, setupID uuid.UUID)
+	taskOpts []asynq.Option // the worker's, for the tasks it enqueues
 }
 
 // reconcileBatch bounds one round; a longer backlog is worked off over several rounds.
@@ -61,7 +62,7 @@ func (r *reconciler) round(ctx context.Context) (int, error) {
 	for i, j := range jobs {
 		switch states[i] {
 		case "":
-			if err := enqueue.Stage(ctx, r.client, j.Stage, j.ID, j.Queue); err != nil {
+			if err := enqueue.Stage(ctx, r.client, j.Stage, j.ID, j.Queue, r.taskOpts...); err != nil {
 				return n, err
 			}
 			n++
@@ -77,7 +78,7 @@ func (r *reconciler) round(ctx context.Context) (int, error) {
 	for _, e := range emails {
 		_, err := r.client.EnqueueContext(ctx, tasks.NewEmailMissingLinks(tasks.EmailMissingLinksPayload{
 			OrganizationID: e.OrganizationID, ActorUserID: e.ActorUserID, Provider: e.Provider, SetupID: e.SetupID,
-		}))
+		}), r.taskOpts...)
 		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 			return n, err
 		}

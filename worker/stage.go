@@ -66,7 +66,7 @@ func (w *Worker) stage(name string) asynq.Handler {
 // keep a repeated enqueue single.
 func (w *Worker) enqueueNext(ctx context.Context, stage string, j ssosetup.Job) error {
 	if next := ssosetup.NextStage(stage); next != "" {
-		return enqueue.Stage(ctx, w.client, next, j.ID, j.Queue)
+		return enqueue.Stage(ctx, w.client, next, j.ID, j.Queue, w.taskOpts...)
 	}
 	if j.Flow != ssosetup.FlowSetup || j.Request.Provider == nil {
 		return nil
@@ -74,7 +74,7 @@ func (w *Worker) enqueueNext(ctx context.Context, stage string, j ssosetup.Job) 
 	_, err := w.client.EnqueueContext(ctx, tasks.NewEmailMissingLinks(tasks.EmailMissingLinksPayload{
 		OrganizationID: j.OrganizationID, ActorUserID: j.Request.UserID, Provider: j.Request.Provider.Key,
 		SetupID: j.ID,
-	}))
+	}), w.taskOpts...)
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue e-mails of setup %s: %w", j.ID, err)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,6 +41,14 @@ type Config struct {
 	Metrics *Metrics
 	// ShutdownTimeout is how long in-flight tasks may run on shutdown before they are requeued; default 10 s.
 	ShutdownTimeout time.Duration
+	// MaxRetry is how many times a task this worker enqueues may fail before its job fails with
+	// internal_error; default tasks.MaxRetry. An outage uses up none of them (SPEC §4).
+	MaxRetry int
+	// RetryMin and RetryMax bound the delay before a failed task runs again; defaults 500 ms and 1 min.
+	RetryMin, RetryMax time.Duration
+	// EventInsertTimeout bounds one ClickHouse INSERT of the event batcher, well under a task's timeout so
+	// that a hanging ClickHouse fails the batch's tasks (they retry) instead of timing them out; default 10 s.
+	EventInsertTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -69,6 +76,18 @@ func (c *Config) setDefaults() {
 	if c.ReconcileIdle == 0 {
 		c.ReconcileIdle = 30 * time.Second
 	}
+	if c.MaxRetry == 0 {
+		c.MaxRetry = tasks.MaxRetry
+	}
+	if c.RetryMin == 0 {
+		c.RetryMin = 500 * time.Millisecond
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = time.Minute
+	}
+	if c.EventInsertTimeout == 0 {
+		c.EventInsertTimeout = 10 * time.Second
+	}
 	if c.Metrics == nil {
 		c.Metrics = NewMetrics(nil)
 	}
@@ -89,28 +108,36 @@ type Worker struct {
 	metrics *Metrics
 	rdb     redis.UniversalClient // the reconciler's view of Asynq's keys
 	recon   *reconciler
-	running atomic.Int64 // tasks being handled now
+	retry   *retryPolicy
+	// taskOpts override the options of every task the worker enqueues (MaxRetry).
+	taskOpts []asynq.Option
+	running  atomic.Int64 // tasks being handled now
 }
 
 // New builds a worker; Run starts it.
 func New(cfg Config) *Worker {
 	cfg.setDefaults()
-	w := &Worker{cfg: cfg, log: cfg.Logger, store: cfg.Store, client: asynq.NewClient(cfg.Redis), metrics: cfg.Metrics}
+	w := &Worker{cfg: cfg, log: cfg.Logger, store: cfg.Store, client: asynq.NewClient(cfg.Redis), metrics: cfg.Metrics,
+		retry: &retryPolicy{min: cfg.RetryMin, max: cfg.RetryMax}, taskOpts: []asynq.Option{asynq.MaxRetry(cfg.MaxRetry)}}
 	w.rdb = cfg.Redis.MakeRedisClient().(redis.UniversalClient)
 	w.signals = newSignalForwarder(cfg.Store, cfg.Logger)
 	w.recon = &reconciler{store: cfg.Store, client: w.client, rdb: w.rdb, log: cfg.Logger,
-		interval: cfg.ReconcileInterval, idle: cfg.ReconcileIdle, failJob: w.failJob}
+		interval: cfg.ReconcileInterval, idle: cfg.ReconcileIdle, failJob: w.failJob, taskOpts: w.taskOpts}
 	w.batcher = newEventBatcher(cfg.Events, cfg.EventBatchSize, cfg.EventBatchDelay, cfg.EventBatchBulkDelay,
 		w.observeInsert, func() int { return int(w.running.Load()) }, 2*cfg.PollInterval)
+	w.batcher.insertTimeout = cfg.EventInsertTimeout
 	w.server = asynq.NewServer(cfg.Redis, asynq.Config{
 		Concurrency:       cfg.Concurrency,
 		Queues:            tasks.QueuePriorities,
 		TaskCheckInterval: cfg.PollInterval,
-		RetryDelayFunc:    retryDelay,
-		ErrorHandler:      asynq.ErrorHandlerFunc(w.handleError),
-		Logger:            newAsynqLogger(cfg.Logger),
-		LogLevel:          asynq.WarnLevel,
-		ShutdownTimeout:   cfg.ShutdownTimeout,
+		RetryDelayFunc:    w.retry.delay,
+		// Retries wait for the next check of delayed tasks too (asynq's default is every 5 s).
+		DelayedTaskCheckInterval: min(cfg.RetryMin, time.Second),
+		IsFailure:                func(err error) bool { return !isOutage(err) }, // an outage uses up no retry
+		ErrorHandler:             asynq.ErrorHandlerFunc(w.handleError),
+		Logger:                   newAsynqLogger(cfg.Logger),
+		LogLevel:                 asynq.WarnLevel,
+		ShutdownTimeout:          cfg.ShutdownTimeout,
 	})
 	return w
 }
@@ -140,14 +167,6 @@ func (w *Worker) Run(ctx context.Context) error {
 	loops.Wait()
 	w.log.Info("worker stopped")
 	return nil
-}
-
-// retryDelay backs off exponentially from half a second to a minute, with jitter so that jobs that failed
-// together (a database restart) do not all retry at the same instant.
-func retryDelay(n int, _ error, _ *asynq.Task) time.Duration {
-	d := 500 * time.Millisecond << min(n, 7)
-	d = min(d, time.Minute)
-	return d/2 + rand.N(d/2+1)
 }
 
 // permanent marks err as not worth retrying: Asynq archives the task.

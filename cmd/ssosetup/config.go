@@ -21,6 +21,7 @@ type config struct {
 	ClickHouseURL     string
 	APIToken          string
 	Listen            string
+	WorkerListen      string
 	APIURL            string
 	DashboardUser     string
 	DashboardPassword string
@@ -49,6 +50,7 @@ func loadConfig() (config, error) {
 		ClickHouseURL:     env("CLICKHOUSE_URL", "clickhouse://127.0.0.1:9000/ssosetup"),
 		APIToken:          os.Getenv("SSOSETUP_API_TOKEN"),
 		Listen:            env("SSOSETUP_LISTEN", ":8080"),
+		WorkerListen:      os.Getenv("WORKER_LISTEN"),
 		APIURL:            strings.TrimRight(env("SSOSETUP_API_URL", "http://127.0.0.1:8080"), "/"),
 		DashboardUser:     os.Getenv("SSOSETUP_DASHBOARD_USER"),
 		DashboardPassword: os.Getenv("SSOSETUP_DASHBOARD_PASSWORD"),

@@ -8,11 +8,16 @@ import (
 	"time"
 )
 
-// healthcheck probes the local listener's /healthz; distroless images have no curl.
+// healthcheck probes the local listener's /healthz (WORKER_LISTEN when set, for a worker; else
+// SSOSETUP_LISTEN); distroless images have no curl.
 func healthcheck(ctx context.Context, cfg config) error {
-	host, port, err := net.SplitHostPort(cfg.Listen)
+	name, addr := "SSOSETUP_LISTEN", cfg.Listen
+	if cfg.WorkerListen != "" {
+		name, addr = "WORKER_LISTEN", cfg.WorkerListen
+	}
+	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("SSOSETUP_LISTEN %q: %w", cfg.Listen, err)
+		return fmt.Errorf("%s %q: %w", name, addr, err)
 	}
 	if host == "" {
 		host = "127.0.0.1"

@@ -12,13 +12,20 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// runWorker runs the worker with a small HTTP listener for /healthz and /metrics on SSOSETUP_LISTEN.
+// runWorker runs the worker. With WORKER_LISTEN set it serves /healthz and /metrics there; without, it
+// listens nowhere, so that any number of workers and a serve (which owns SSOSETUP_LISTEN) share one host and
+// one environment (SPEC §4, §6).
 func runWorker(ctx context.Context, cfg config, log *slog.Logger) error {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}`)) })
-	mux.Handle("GET /metrics", promhttp.Handler())
 	return withWorker(ctx, cfg, log, 0, func(ctx context.Context, _ *deps) error {
-		return listen(ctx, cfg.Listen, mux)
+		if cfg.WorkerListen == "" {
+			<-ctx.Done()
+			return nil
+		}
+		mux := http.NewServeMux()
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte(`{"status":"ok"}`)) })
+		mux.Handle("GET /metrics", promhttp.Handler())
+		log.InfoContext(ctx, "worker listening", "addr", cfg.WorkerListen)
+		return listen(ctx, cfg.WorkerListen, mux)
 	})
 }
 

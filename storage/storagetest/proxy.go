@@ -8,13 +8,15 @@ import (
 )
 
 // Proxy is a TCP proxy in front of a real service, for outage tests that must not stop the shared server:
-// Cut drops every connection and refuses new ones until Restore.
+// Cut drops every connection and refuses new ones until Restore; Hang drops them too, but then accepts new
+// ones and never answers, as a server that is up but stuck does.
 type Proxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	down   bool
-	conns  map[net.Conn]struct{}
+	ln      net.Listener
+	target  string
+	mu      sync.Mutex
+	down    bool
+	hanging bool
+	conns   map[net.Conn]struct{}
 }
 
 // NewProxy listens on a free loopback port and forwards to target ("host:port") until the test ends.
@@ -47,11 +49,25 @@ func (p *Proxy) Cut() {
 	clear(p.conns)
 }
 
-// Restore lets connections through again.
+// Hang closes every open connection, then accepts new ones and holds them open without a byte of answer.
+func (p *Proxy) Hang() {
+	p.Cut()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down, p.hanging = false, true
+}
+
+// Restore lets connections through again, and closes those held by Hang.
 func (p *Proxy) Restore() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.down = false
+	if p.hanging {
+		for c := range p.conns {
+			c.Close()
+		}
+		clear(p.conns)
+	}
+	p.down, p.hanging = false, false
 }
 
 func (p *Proxy) serve() {
@@ -75,6 +91,15 @@ func (p *Proxy) track(c net.Conn) bool {
 }
 
 func (p *Proxy) handle(client net.Conn) {
+	p.mu.Lock()
+	hanging := p.hanging
+	if hanging {
+		p.conns[client] = struct{}{}
+	}
+	p.mu.Unlock()
+	if hanging {
+		return // held open, unanswered, until Restore or Cut closes it
+	}
 	server, err := net.Dial("tcp", p.target)
 	if err != nil || !p.track(client) || !p.track(server) {
 		client.Close()

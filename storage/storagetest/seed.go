@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ssosetup/ssosetup/storage/postgres"
 )
 
 // DB is a test's Postgres schema with the helpers every test that seeds or checks rows needs. Its methods
@@ -15,12 +17,19 @@ type DB struct {
 	T    testing.TB
 	Ctx  context.Context
 	Pool *pgxpool.Pool
+	URL  string // the schema's connection URL, for a second pool (a worker's, through a proxy)
 }
 
-// NewDB returns a DB on a fresh, migrated schema (see Postgres).
+// NewDB returns a DB on a fresh, migrated schema (see PostgresURL).
 func NewDB(t testing.TB) *DB {
 	t.Helper()
-	return &DB{T: t, Ctx: context.Background(), Pool: Postgres(t)}
+	u := PostgresURL(t)
+	pool, err := postgres.Open(context.Background(), u, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return &DB{T: t, Ctx: context.Background(), Pool: pool, URL: u}
 }
 
 // Exec runs a statement.
