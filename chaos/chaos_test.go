@@ -4,26 +4,50 @@ package chaos
 
 import (
 	"os/exec"
+	"slices"
+
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 func TestKillWorkerThreeTimes(t *testing.T) {
 	e := newEnv(t)
 	w := e.startWorker()
-	ids := e.seedAndSubmit(300)
+	var ids []uuid.UUID
+	var recoveries []time.Duration
 	for round := 1; round <= 3; round++ {
-		target := int64(round * 60)
+		// Each round brings its own 300 jobs, so that work is in flight at every kill however fast the last
+		// recovery went.
+		target := e.count(`SELECT count(*) FROM setups WHERE status = 'succeeded'`) + 60
+		ids = append(ids, e.seedAndSubmit(300)...)
 		e.waitFor("progress before the kill", 3*time.Minute, func() bool {
 			return e.count(`SELECT count(*) FROM setups WHERE status = 'succeeded'`) >= target
 		})
+		held := e.inFlight()
 		e.kill(w)
-		t.Logf("kill -9 #%d with %d jobs succeeded", round, e.count(`SELECT count(*) FROM setups WHERE status = 'succeeded'`))
+		killed := time.Now()
+		t.Logf("kill -9 #%d with %d jobs succeeded and %d stages in flight", round,
+			e.count(`SELECT count(*) FROM setups WHERE status = 'succeeded'`), len(held))
 		w = e.startWorker()
+		if len(held) == 0 {
+			t.Errorf("kill #%d: no stage was in flight; the kill exercised nothing", round)
+			continue
+		}
+		// The killed worker's stages run again once its leases go stale (the orphan finder), not when Asynq's
+		// recoverer gets to them (55–120 s).
+		e.waitFor("the killed worker's stages ran again", 2*time.Minute, func() bool { return e.ranAgain(held) })
+		took := time.Since(killed)
+		recoveries = append(recoveries, took)
+		t.Logf("kill #%d: its %d stages ran again %s after the kill", round, len(held), took.Round(100*time.Millisecond))
 	}
-	// A SIGKILLed worker's active tasks come back when their lease expires (30 s) and Asynq's recoverer
-	// next runs (each minute).
+	slices.Sort(recoveries)
+	if len(recoveries) > 0 {
+		t.Logf("recovery after kill -9: median %s, max %s", recoveries[len(recoveries)/2].Round(100*time.Millisecond),
+			recoveries[len(recoveries)-1].Round(100*time.Millisecond))
+	}
 	e.settle(ids, 5*time.Minute)
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -19,6 +20,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/ssosetup/ssosetup"
 	"github.com/ssosetup/ssosetup/enqueue"
@@ -55,6 +57,7 @@ type env struct {
 	pool    *pgxpool.Pool
 	ch      driver.Conn
 	sub     *enqueue.Submitter
+	redis   asynq.RedisConnOpt
 	mu      sync.Mutex
 	workers []*exec.Cmd
 	logs    []*bytes.Buffer
@@ -80,6 +83,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.redis = opt
 	client := asynq.NewClient(opt)
 	t.Cleanup(func() { client.Close() })
 	e.sub = enqueue.New(postgres.NewStore(e.pool), client)
@@ -115,6 +119,51 @@ func (e *env) logCount(s string) int {
 	return n
 }
 
+// stageRun is a stage of a job, as a task held by a worker names it.
+type stageRun struct {
+	setupID uuid.UUID
+	stage   string
+}
+
+// inFlight lists the stages whose tasks live workers hold now: the members of Asynq's lease sets whose lease
+// was extended within the last heartbeats (a killed worker's leases stay behind until Asynq recovers them).
+func (e *env) inFlight() []stageRun {
+	e.t.Helper()
+	rdb := e.redis.MakeRedisClient().(redis.UniversalClient)
+	defer rdb.Close()
+	var out []stageRun
+	fresh := strconv.FormatInt(time.Now().Add(20*time.Second).Unix(), 10) // leases last 30 s from each 5 s beat
+	for queue := range tasks.QueuePriorities {
+		ids, err := rdb.ZRangeByScore(e.ctx, "asynq:{"+queue+"}:lease", &redis.ZRangeBy{Min: fresh, Max: "+inf"}).Result()
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for _, id := range ids {
+			parts := strings.Split(id, ":")
+			setupID, err := uuid.Parse(parts[0])
+			if err == nil && len(parts) >= 2 && ssosetup.IsStage(parts[1]) {
+				out = append(out, stageRun{setupID, parts[1]})
+			}
+		}
+	}
+	return out
+}
+
+// ranAgain reports whether every stage of runs is recorded, or its job ended.
+func (e *env) ranAgain(runs []stageRun) bool {
+	ids, stages := make([]uuid.UUID, len(runs)), make([]string, len(runs))
+	for i, r := range runs {
+		ids[i], stages[i] = r.setupID, r.stage
+	}
+	var pending int64
+	err := e.pool.QueryRow(e.ctx, `
+		SELECT count(*) FROM unnest($1::uuid[], $2::text[]) AS r(setup_id, stage) JOIN setups s ON s.id = r.setup_id
+		WHERE s.status IN ('queued', 'running')
+			AND NOT EXISTS (SELECT 1 FROM setup_stages st WHERE st.setup_id = r.setup_id AND st.stage = r.stage)`,
+		ids, stages).Scan(&pending)
+	return err == nil && pending == 0
+}
+
 // kill sends SIGKILL to worker i and reaps it.
 func (e *env) kill(i int) {
 	e.t.Helper()
@@ -133,7 +182,7 @@ func (e *env) stopAll() {
 		e.mu.Lock()
 		defer e.mu.Unlock()
 		for i, l := range e.logs {
-			e.t.Logf("worker %d log (last 3000 bytes):\n%s", i, tail(l.String(), 3000))
+			e.t.Logf("worker %d log (%d bytes; the last 3000):\n%s", i, l.Len(), tail(l.String(), 3000))
 		}
 	}
 }

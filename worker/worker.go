@@ -37,6 +37,9 @@ type Config struct {
 	ReconcileInterval time.Duration
 	// ReconcileIdle is how long a job must not have moved before the reconciler checks it; default 30 s.
 	ReconcileIdle time.Duration
+	// OrphanInterval is how often the worker looks for tasks whose worker died (their lease was not extended
+	// for OrphanStaleAfter) and runs them again; defaults 2 s and 10 s (Asynq extends leases every 5 s).
+	OrphanInterval, OrphanStaleAfter time.Duration
 	// Metrics receives the worker's measurements; nil creates an unregistered set.
 	Metrics *Metrics
 	// ShutdownTimeout is how long in-flight tasks may run on shutdown before they are requeued; default 10 s.
@@ -76,6 +79,12 @@ func (c *Config) setDefaults() {
 	if c.ReconcileIdle == 0 {
 		c.ReconcileIdle = 30 * time.Second
 	}
+	if c.OrphanInterval == 0 {
+		c.OrphanInterval = 2 * time.Second
+	}
+	if c.OrphanStaleAfter == 0 {
+		c.OrphanStaleAfter = 10 * time.Second
+	}
 	if c.MaxRetry == 0 {
 		c.MaxRetry = tasks.MaxRetry
 	}
@@ -98,17 +107,19 @@ func (c *Config) setDefaults() {
 
 // Worker is the Asynq server with the product's handlers.
 type Worker struct {
-	cfg     Config
-	log     *slog.Logger
-	store   *postgres.Store
-	client  *asynq.Client
-	server  *asynq.Server
-	signals *signalForwarder
-	batcher *eventBatcher
-	metrics *Metrics
-	rdb     redis.UniversalClient // the reconciler's view of Asynq's keys
-	recon   *reconciler
-	retry   *retryPolicy
+	cfg       Config
+	log       *slog.Logger
+	store     *postgres.Store
+	client    *asynq.Client
+	inspector *asynq.Inspector
+	server    *asynq.Server
+	signals   *signalForwarder
+	batcher   *eventBatcher
+	metrics   *Metrics
+	rdb       redis.UniversalClient // the reconciler's view of Asynq's keys
+	recon     *reconciler
+	orphans   *orphanFinder
+	retry     *retryPolicy
 	// taskOpts override the options of every task the worker enqueues (MaxRetry).
 	taskOpts []asynq.Option
 	running  atomic.Int64 // tasks being handled now
@@ -123,6 +134,9 @@ func New(cfg Config) *Worker {
 	w.signals = newSignalForwarder(cfg.Store, cfg.Logger)
 	w.recon = &reconciler{store: cfg.Store, client: w.client, rdb: w.rdb, log: cfg.Logger,
 		interval: cfg.ReconcileInterval, idle: cfg.ReconcileIdle, failJob: w.failJob, taskOpts: w.taskOpts}
+	w.inspector = asynq.NewInspector(cfg.Redis)
+	w.orphans = &orphanFinder{rdb: w.rdb, inspector: w.inspector, client: w.client, log: cfg.Logger,
+		interval: cfg.OrphanInterval, staleAfter: cfg.OrphanStaleAfter}
 	w.batcher = newEventBatcher(cfg.Events, cfg.EventBatchSize, cfg.EventBatchDelay, cfg.EventBatchBulkDelay,
 		w.observeInsert, func() int { return int(w.running.Load()) }, 2*cfg.PollInterval)
 	w.batcher.insertTimeout = cfg.EventInsertTimeout
@@ -147,6 +161,7 @@ func New(cfg Config) *Worker {
 func (w *Worker) Run(ctx context.Context) error {
 	defer w.client.Close()
 	defer w.rdb.Close()
+	defer w.inspector.Close()
 	// The batcher outlives the server: handlers finishing during shutdown still need their INSERT.
 	batcherCtx, stopBatcher := context.WithCancel(context.WithoutCancel(ctx))
 	var batcher, loops sync.WaitGroup
@@ -161,6 +176,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.log.InfoContext(ctx, "worker started", "concurrency", w.cfg.Concurrency, "poll_interval", w.cfg.PollInterval.String())
 	loops.Go(func() { w.signals.run(ctx) })
 	loops.Go(func() { w.recon.run(ctx) })
+	loops.Go(func() { w.orphans.run(ctx) })
 	<-ctx.Done()
 	w.log.Info("worker stopping: finishing in-flight tasks", "timeout", w.cfg.ShutdownTimeout.String())
 	w.server.Shutdown()
