@@ -16,6 +16,7 @@ type Job struct {
 	CreatedAt time.Time
 	Request   Request
 	UserEmail string // the acting user's e-mail, "" when the user does not exist
+	Retries   int    // how many times the job was retried (SPEC §10): each retry is a new run of its stages
 
 	// Facts, written back with each stage's record.
 	OrganizationID int64

@@ -36,14 +36,18 @@ func (f *signalForwarder) run(ctx context.Context) {
 // deliver delivers every pending signal, a hundred per transaction.
 func (f *signalForwarder) deliver(ctx context.Context) {
 	for {
-		n, err := f.store.DeliverSignals(ctx, 100)
+		n, poison, err := f.store.DeliverSignals(ctx, 100)
 		if err != nil {
 			if ctx.Err() == nil {
 				f.log.WarnContext(ctx, "signal delivery failed; will retry", "error", err.Error())
 			}
 			break
 		}
-		if n < 100 {
+		for _, p := range poison { // logged once: a set-aside signal is not read again
+			f.log.ErrorContext(ctx, "signal can never be delivered; set aside", "signal_id", p.ID, "name", p.Name,
+				"error", p.Error)
+		}
+		if n+len(poison) < 100 {
 			break
 		}
 	}

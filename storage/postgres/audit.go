@@ -17,20 +17,24 @@ const (
 )
 
 // audit queues one audit entry of the job's acting user on the stage's transaction. Entries are unique per
-// (setup, event), so a stage that runs again cannot write its entry twice.
+// setup, run (a retry is a new run), stage and event, so a stage that runs again cannot write its entry
+// twice.
 func audit(tx *stageTx, j *ssosetup.Job, event string, target int64, targetUser *int64, data any) error {
 	raw, err := json.Marshal(data)
 	if err != nil {
 		return err
 	}
-	tx.later(`
-		INSERT INTO audit_log_entries (organization_id, setup_id, event, actor_user_id, actor_label,
-			target_object_id, target_user_id, ip_address, data)
-		VALUES ($1, $2, $3, $4, coalesce((SELECT username FROM users WHERE id = $4), ''), $5, $6, $7, $8)
-		ON CONFLICT (setup_id, event) WHERE setup_id IS NOT NULL DO NOTHING`,
-		j.OrganizationID, j.ID, event, j.Request.UserID, target, targetUser, ipAddress(j), raw)
+	tx.later(auditSQL, j.OrganizationID, j.ID, event, j.Request.UserID, target, targetUser, ipAddress(j), raw,
+		j.Retries, tx.stage)
 	return nil
 }
+
+// auditSQL writes an audit entry ($1 organization … $8 data, $9 run, $10 step) once.
+const auditSQL = `
+	INSERT INTO audit_log_entries (organization_id, setup_id, event, actor_user_id, actor_label,
+		target_object_id, target_user_id, ip_address, data, run, step)
+	VALUES ($1, $2, $3, $4, coalesce((SELECT username FROM users WHERE id = $4), ''), $5, $6, $7, $8, $9, $10)
+	ON CONFLICT (setup_id, run, step, event) WHERE setup_id IS NOT NULL DO NOTHING`
 
 // signal queues an outbox row on the stage's transaction, so that it exists if and only if the change it
 // announces committed; the worker's forwarder delivers it.

@@ -23,7 +23,7 @@ var specColumns = map[string][]string{
 	"releases":             {"id", "organization_id", "version", "created_at"},
 	"environments":         {"id", "organization_id", "name", "created_at"},
 	"release_environments": {"id", "organization_id", "release_id", "environment_id", "first_seen", "last_seen"},
-	"setups":               {"id", "flow", "organization_id", "user_id", "status", "stage", "error_code", "error_message", "result", "idempotency_key", "created_at", "updated_at", "finished_at"},
+	"setups":               {"id", "flow", "organization_id", "user_id", "status", "stage", "error_code", "error_message", "result", "idempotency_key", "created_at", "updated_at", "finished_at", "retries", "cancel_requested"},
 	"setup_stages":         {"setup_id", "stage", "status", "attempts", "detail", "started_at", "finished_at"},
 	"signals":              {"id", "setup_id", "name", "organization_id", "args", "created_at", "delivered_at"},
 	"feature_adoptions":    {"organization_id", "feature", "complete"},
@@ -43,7 +43,7 @@ var specUnique = map[string][]string{
 	"release_environments": {"environment_id,organization_id,release_id"},
 	"setups":               {"idempotency_key"},
 	"setup_stages":         {"setup_id,stage"},
-	"audit_log_entries":    {"setup_id,event"},
+	"audit_log_entries":    {"setup_id,run,step,event"}, // per setup and retry (SPEC §2 v2), and the step that wrote it
 	"signals":              {"setup_id,name"},
 	"outbound_emails":      {"setup_id,member_id"},
 }

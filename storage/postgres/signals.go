@@ -14,19 +14,30 @@ const (
 	signalMemberJoined = "member_joined"
 )
 
+// PoisonSignal is a signal that can never be delivered (its args are not what its receiver takes): it is set
+// aside with its error, and reported once, instead of blocking every signal after it.
+type PoisonSignal struct {
+	ID    int64
+	Name  string
+	Error string
+}
+
 // DeliverSignals delivers up to limit undelivered signals to their receivers and marks them delivered, all
-// in one transaction of two round trips (pipelinedTx); it returns how many it delivered. SKIP LOCKED lets
-// several workers forward at once without delivering one signal twice; the receivers are idempotent upserts.
-func (s *Store) DeliverSignals(ctx context.Context, limit int) (int, error) {
+// in one transaction of two round trips (pipelinedTx); it returns how many it delivered, and the signals it
+// set aside in the same transaction. SKIP LOCKED lets several workers forward at once without delivering one
+// signal twice; the receivers are idempotent upserts.
+func (s *Store) DeliverSignals(ctx context.Context, limit int) (int, []PoisonSignal, error) {
 	type sig struct {
 		id, org int64
 		name    string
 		args    map[string]any
 	}
 	var sigs []sig
+	var poison []PoisonSignal
+	delivered := 0
 	err := s.pipelinedTx(ctx, func(b *pgx.Batch) {
 		b.Queue(`
-			SELECT id, name, organization_id, args FROM signals WHERE delivered_at IS NULL
+			SELECT id, name, organization_id, args FROM signals WHERE delivered_at IS NULL AND failed_at IS NULL
 			ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var sg sig
@@ -35,30 +46,35 @@ func (s *Store) DeliverSignals(ctx context.Context, limit int) (int, error) {
 					return err
 				}
 				if err := json.Unmarshal(raw, &sg.args); err != nil {
-					return fmt.Errorf("signal %d: %w", sg.id, err)
+					poison = append(poison, PoisonSignal{ID: sg.id, Name: sg.name, Error: "args: " + err.Error()})
+					continue
 				}
 				sigs = append(sigs, sg)
 			}
 			return rows.Err()
 		})
 	}, func(_ querier, b *pgx.Batch) error {
-		if len(sigs) == 0 {
-			return nil // another round delivered them: only COMMIT goes
-		}
 		ids := make([]int64, 0, len(sigs))
 		for _, sg := range sigs {
 			if err := receive(b, sg.name, sg.org, sg.args); err != nil {
-				return fmt.Errorf("deliver signal %d (%s): %w", sg.id, sg.name, err)
+				poison = append(poison, PoisonSignal{ID: sg.id, Name: sg.name, Error: err.Error()})
+				continue
 			}
 			ids = append(ids, sg.id)
 		}
-		b.Queue(`UPDATE signals SET delivered_at = now() WHERE id = ANY ($1)`, ids)
-		return nil
+		if len(ids) > 0 {
+			b.Queue(`UPDATE signals SET delivered_at = now() WHERE id = ANY ($1)`, ids)
+		}
+		delivered = len(ids)
+		for _, p := range poison {
+			b.Queue(`UPDATE signals SET failed_at = now(), error = $2 WHERE id = $1`, p.ID, p.Error)
+		}
+		return nil // nothing to do: only COMMIT goes
 	})
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return len(sigs), nil
+	return delivered, poison, nil
 }
 
 // receive queues the receiver of one of Sentry's signals, an idempotent upsert.

@@ -1,62 +1,38 @@
 package postgres_test
 
 import (
-	"context"
 	"testing"
-
-	"github.com/ssosetup/ssosetup/storage/postgres"
-	"github.com/ssosetup/ssosetup/storage/storagetest"
 )
 
-// Delivery is all or nothing: a signal that cannot be delivered (its args are not an object) leaves every
-// signal of the round undelivered and no receiver's write behind; once it is gone, the rest are delivered.
-func TestDeliverSignalsAllOrNothing(t *testing.T) {
+// A signal that can never be delivered (its args are not an object) is set aside with its error in the same
+// round, and the others are delivered: one poison row does not block the signals after it.
+func TestDeliverSignalsSetsPoisonAside(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	pool := storagetest.Postgres(t)
-	store := postgres.NewStore(pool)
-	count := func(sql string) int {
-		t.Helper()
-		var n int
-		if err := pool.QueryRow(ctx, sql).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	_, err := pool.Exec(ctx, `
+	d := newDB(t)
+	d.Exec(`
 		INSERT INTO organizations (id, slug, name) VALUES (1, 'acme', 'Acme');
 		INSERT INTO signals (name, organization_id, args) VALUES
+			('member_joined', 1, '[55]'),
 			('sso_enabled', 1, '{"user_id": 7, "provider": "okta"}'),
-			('member_joined', 1, '{"user_id": 8, "organization_member_id": 55}'),
-			('member_joined', 1, '[55]')`)
-	if err != nil {
-		t.Fatal(err)
-	}
+			('member_joined', 1, '{"user_id": 8, "organization_member_id": 55}')`)
 
-	if n, err := store.DeliverSignals(ctx, 10); err == nil {
-		t.Errorf("delivered %d with a malformed signal among them, want an error", n)
+	n, poison, err := d.store.DeliverSignals(d.Ctx, 10)
+	if err != nil || n != 2 || len(poison) != 1 || poison[0].Name != "member_joined" || poison[0].Error == "" {
+		t.Fatalf("delivered %d, set aside %+v, %v; want 2 and the malformed one", n, poison, err)
 	}
-	if n := count(`SELECT count(*) FROM signals WHERE delivered_at IS NOT NULL`); n != 0 {
-		t.Errorf("%d signals marked delivered after a failed round", n)
+	if n := d.QueryInt(`SELECT count(*) FROM signals WHERE failed_at IS NOT NULL AND error <> '' AND delivered_at IS NULL
+		AND jsonb_typeof(args) = 'array'`); n != 1 {
+		t.Errorf("%d signals set aside with their error, want the malformed one", n)
 	}
-	if n := count(`SELECT (SELECT count(*) FROM feature_adoptions) + (SELECT count(*) FROM onboarding_tasks)`); n != 0 {
-		t.Errorf("%d receiver rows written by a failed round", n)
-	}
-
-	if _, err := pool.Exec(ctx, `DELETE FROM signals WHERE jsonb_typeof(args) <> 'object'`); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := store.DeliverSignals(ctx, 10); err != nil || n != 2 {
-		t.Fatalf("delivered %d, %v; want 2", n, err)
-	}
-	if n := count(`SELECT count(*) FROM feature_adoptions WHERE organization_id = 1 AND feature = 'sso' AND complete`); n != 1 {
+	if n := d.QueryInt(`SELECT count(*) FROM feature_adoptions WHERE organization_id = 1 AND feature = 'sso' AND complete`); n != 1 {
 		t.Errorf("feature_adoptions: %d rows", n)
 	}
-	if n := count(`SELECT count(*) FROM onboarding_tasks WHERE organization_id = 1 AND task = 'invite_member'
+	if n := d.QueryInt(`SELECT count(*) FROM onboarding_tasks WHERE organization_id = 1 AND task = 'invite_member'
 		AND status = 'complete' AND data->>'invited_member_id' = '55'`); n != 1 {
 		t.Errorf("onboarding_tasks: %d rows", n)
 	}
-	if n, err := store.DeliverSignals(ctx, 10); err != nil || n != 0 {
-		t.Errorf("second round delivered %d, %v; want 0", n, err)
+	// The next rounds neither deliver nor report anything again.
+	if n, poison, err := d.store.DeliverSignals(d.Ctx, 10); err != nil || n != 0 || len(poison) != 0 {
+		t.Errorf("second round delivered %d, set aside %v, %v; want nothing", n, poison, err)
 	}
 }

@@ -40,6 +40,7 @@ type Prepare func(ctx context.Context, j ssosetup.Job) error
 // record and COMMIT, in the same round trip.
 type stageTx struct {
 	querier
+	stage     string
 	deferred  *pgx.Batch
 	notice    string
 	signalled bool
@@ -88,7 +89,7 @@ func (s *Store) runInTx(ctx context.Context, stage string, run ssosetup.Run, fn 
 		if err := stageDone(out.Job, recorded); err != nil {
 			return err
 		}
-		tx := &stageTx{querier: q, deferred: last}
+		tx := &stageTx{querier: q, stage: stage, deferred: last}
 		status, detail, err := fn(ctx, tx, &out.Job)
 		if err != nil {
 			return err
@@ -193,7 +194,7 @@ const jobStateSQL = `
 	SELECT s.id, s.flow, s.status, s.queue, s.created_at, s.request, coalesce(s.organization_id, 0),
 		coalesce(o.slug, ''), coalesce(s.auth_provider_id, 0), coalesce(s.identity_id, 0),
 		coalesce(s.member_id, 0), coalesce(s.invite_member_id, 0), coalesce(s.was_member, false), s.messages,
-		coalesce(u.email, ''),
+		coalesce(u.email, ''), s.retries,
 		EXISTS (SELECT 1 FROM setup_stages WHERE setup_id = s.id AND stage = $2),
 		EXISTS (SELECT 1 FROM setup_stages WHERE setup_id = s.id AND stage = $3)
 	FROM setups s LEFT JOIN organizations o ON o.id = s.organization_id LEFT JOIN users u ON u.id = s.user_id
@@ -207,7 +208,7 @@ func queueJobRead(b *pgx.Batch, id any, stage string, out *ssosetup.Outcome, rec
 		var request, messages []byte
 		err := row.Scan(&j.ID, &j.Flow, &j.Status, &j.Queue, &j.CreatedAt, &request, &j.OrganizationID,
 			&j.OrgSlug, &j.AuthProviderID, &j.IdentityID, &j.MemberID, &j.InviteMemberID, &j.WasMember, &messages,
-			&j.UserEmail, recorded, &out.NextRecorded)
+			&j.UserEmail, &j.Retries, recorded, &out.NextRecorded)
 		if err != nil {
 			return translate(err)
 		}
