@@ -18,6 +18,7 @@ const (
 	CodeProviderMismatch      = "provider_mismatch"
 	CodeSSORequired           = "sso_required"
 	CodeInternal              = "internal_error"
+	CodeCancelled             = "cancelled"
 )
 
 var messages = map[string]string{
@@ -32,6 +33,7 @@ var messages = map[string]string{
 	CodeProviderMismatch:      "The identity provider does not match the organization's SSO provider.",
 	CodeSSORequired:           "The invite cannot be accepted without a linked SSO identity.",
 	CodeInternal:              "An internal error occurred; the setup was not completed.",
+	CodeCancelled:             "The setup was cancelled.",
 }
 
 // Sentinel errors, tested with errors.Is. Drivers' errors are translated to them at the storage boundary, so

@@ -43,11 +43,17 @@ const (
 	StatusRunning   = "running"
 	StatusSucceeded = "succeeded"
 	StatusFailed    = "failed"
+	StatusCancelled = "cancelled"
 
 	StageDone    = "done"
 	StageSkipped = "skipped"
 	StageFailed  = "failed"
 )
+
+// IsFinished reports whether a job of status has ended: succeeded, failed or cancelled (SPEC §2).
+func IsFinished(status string) bool {
+	return status == StatusSucceeded || status == StatusFailed || status == StatusCancelled
+}
 
 // Flows (SPEC §2).
 const (

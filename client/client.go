@@ -87,7 +87,7 @@ func (c *Client) Status(ctx context.Context, id string) (Status, error) {
 func (c *Client) Wait(ctx context.Context, id string, every time.Duration) (Status, error) {
 	for {
 		st, err := c.Status(ctx, id)
-		if err != nil || st.Status == "succeeded" || st.Status == "failed" {
+		if err != nil || st.Status == "succeeded" || st.Status == "failed" || st.Status == "cancelled" {
 			return st, err
 		}
 		select {

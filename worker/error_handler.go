@@ -45,16 +45,29 @@ func (w *Worker) handleError(ctx context.Context, t *asynq.Task, err error) {
 
 // failJob fails an unfinished job with internal_error after its stage gave up.
 func (w *Worker) failJob(ctx context.Context, setupID uuid.UUID) {
-	failCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	w.endJob(ctx, setupID, ssosetup.StatusFailed, "setup failed: a stage gave up", w.store.FailJob)
+}
+
+// cancelJob cancels an unfinished job whose stage task an operator archived.
+func (w *Worker) cancelJob(ctx context.Context, setupID uuid.UUID) {
+	w.endJob(ctx, setupID, ssosetup.StatusCancelled, "setup cancelled: its task was archived in the dashboard", w.store.CancelJob)
+}
+
+func (w *Worker) endJob(ctx context.Context, setupID uuid.UUID, status, why string,
+	end func(context.Context, uuid.UUID) (string, bool, error)) {
+	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	flow, changed, err := w.store.FailJob(failCtx, setupID, ssosetup.CodeInternal)
+	flow, changed, err := end(endCtx, setupID)
 	if err != nil {
-		w.log.ErrorContext(ctx, "could not mark setup failed", "setup_id", setupID, "error", err.Error())
+		w.log.ErrorContext(ctx, "could not end setup; the reconciler will try again", "setup_id", setupID,
+			"status", status, "error", err.Error())
 		return
 	}
 	if changed {
-		w.log.ErrorContext(ctx, "setup failed: a stage gave up", "setup_id", setupID, "code", ssosetup.CodeInternal)
-		w.metrics.JobsFinished.WithLabelValues(flow, ssosetup.StatusFailed).Inc()
-		w.metrics.JobFailures.WithLabelValues(ssosetup.CodeInternal).Inc()
+		w.log.WarnContext(ctx, why, "setup_id", setupID, "status", status)
+		w.metrics.JobsFinished.WithLabelValues(flow, status).Inc()
+		if status == ssosetup.StatusFailed {
+			w.metrics.JobFailures.WithLabelValues(ssosetup.CodeInternal).Inc()
+		}
 	}
 }

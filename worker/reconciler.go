@@ -20,14 +20,16 @@ import (
 // and enqueues that stage again; it does the same for the e-mail task of succeeded setups. Every replica may
 // run it: deterministic task ids make a second enqueue a no-op.
 type reconciler struct {
-	store    *postgres.Store
-	client   *asynq.Client
-	rdb      redis.UniversalClient
-	log      *slog.Logger
-	interval time.Duration
-	idle     time.Duration
-	failJob  func(ctx context.Context, setupID uuid.UUID)
-	taskOpts []asynq.Option // the worker's, for the tasks it enqueues
+	store     *postgres.Store
+	client    *asynq.Client
+	rdb       redis.UniversalClient
+	log       *slog.Logger
+	interval  time.Duration
+	idle      time.Duration
+	failJob   func(ctx context.Context, setupID uuid.UUID)
+	cancelJob func(ctx context.Context, setupID uuid.UUID)
+	inspector *asynq.Inspector
+	taskOpts  []asynq.Option // the worker's, for the tasks it enqueues
 }
 
 // reconcileBatch bounds one round; a longer backlog is worked off over several rounds.
@@ -67,8 +69,9 @@ func (r *reconciler) round(ctx context.Context) (int, error) {
 			}
 			n++
 		case "archived":
-			// The stage gave up (retries exhausted) but the job could not be marked failed then.
-			r.failJob(ctx, j.ID)
+			if err := r.archived(ctx, j); err != nil {
+				return n, err
+			}
 		}
 	}
 	emails, err := r.store.SetupsMissingEmails(ctx, r.idle, reconcileBatch)
@@ -87,6 +90,25 @@ func (r *reconciler) round(ctx context.Context) (int, error) {
 		}
 	}
 	return n, nil
+}
+
+// archived ends the job of an archived stage task (SPEC §4): a task whose retries ran out fails its job
+// (internal_error; normally the error handler did that already), one that an operator archived in the
+// dashboard before then cancels it.
+func (r *reconciler) archived(ctx context.Context, j postgres.StalledJob) error {
+	info, err := r.inspector.GetTaskInfo(j.Queue, tasks.TaskID(j.ID, j.Stage))
+	if errors.Is(err, asynq.ErrTaskNotFound) {
+		return nil // deleted meanwhile: the next round re-enqueues it
+	}
+	if err != nil {
+		return err
+	}
+	if info.Retried >= info.MaxRetry {
+		r.failJob(ctx, j.ID)
+	} else {
+		r.cancelJob(ctx, j.ID)
+	}
+	return nil
 }
 
 // taskStates reads the Asynq state ("pending", "active", "retry", "archived", …; "" when missing) of each

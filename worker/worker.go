@@ -132,9 +132,10 @@ func New(cfg Config) *Worker {
 		retry: &retryPolicy{min: cfg.RetryMin, max: cfg.RetryMax}, taskOpts: []asynq.Option{asynq.MaxRetry(cfg.MaxRetry)}}
 	w.rdb = cfg.Redis.MakeRedisClient().(redis.UniversalClient)
 	w.signals = newSignalForwarder(cfg.Store, cfg.Logger)
-	w.recon = &reconciler{store: cfg.Store, client: w.client, rdb: w.rdb, log: cfg.Logger,
-		interval: cfg.ReconcileInterval, idle: cfg.ReconcileIdle, failJob: w.failJob, taskOpts: w.taskOpts}
 	w.inspector = asynq.NewInspector(cfg.Redis)
+	w.recon = &reconciler{store: cfg.Store, client: w.client, rdb: w.rdb, inspector: w.inspector, log: cfg.Logger,
+		interval: cfg.ReconcileInterval, idle: cfg.ReconcileIdle, failJob: w.failJob, cancelJob: w.cancelJob,
+		taskOpts: w.taskOpts}
 	w.orphans = &orphanFinder{rdb: w.rdb, inspector: w.inspector, client: w.client, log: cfg.Logger,
 		interval: cfg.OrphanInterval, staleAfter: cfg.OrphanStaleAfter}
 	w.batcher = newEventBatcher(cfg.Events, cfg.EventBatchSize, cfg.EventBatchDelay, cfg.EventBatchBulkDelay,

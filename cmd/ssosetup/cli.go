@@ -51,7 +51,7 @@ func enqueueCmd(ctx context.Context, cfg config, args []string, stdin io.Reader,
 		return err
 	}
 	printJSON(stdout, st.Raw)
-	if st.Status == "failed" && st.Error != nil {
+	if (st.Status == "failed" || st.Status == "cancelled") && st.Error != nil {
 		return fmt.Errorf("%w: %s: %s", errJobFailed, st.Error.Code, st.Error.Message)
 	}
 	return nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -108,35 +107,4 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
-}
-
-// FailJob fails an unfinished job with code outside any stage (retries exhausted, a task that cannot be
-// run), scrubbing its stored request as every finished job's is. It returns the job's flow and whether the
-// job was changed. Off the hot path: two statements in a transaction of its own.
-func (s *Store) FailJob(ctx context.Context, id uuid.UUID, code string) (flow string, changed bool, err error) {
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var raw []byte
-		err := tx.QueryRow(ctx, `SELECT flow, request FROM setups WHERE id = $1 AND status IN ('queued', 'running') FOR UPDATE`,
-			id).Scan(&flow, &raw)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		var req ssosetup.Request
-		if err := json.Unmarshal(raw, &req); err != nil {
-			return fmt.Errorf("decode stored request of setup %s: %w", id, err)
-		}
-		if raw, err = json.Marshal(req.Scrubbed()); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `
-			UPDATE setups SET status = 'failed', error_code = $2, error_message = $3, request = $4,
-				finished_at = now(), updated_at = now()
-			WHERE id = $1`, id, code, ssosetup.Message(code), raw)
-		changed = err == nil
-		return err
-	})
-	return flow, changed, err
 }

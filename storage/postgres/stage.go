@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/ssosetup/ssosetup"
@@ -132,7 +133,11 @@ func (s *Store) recordFailure(ctx context.Context, stage string, run ssosetup.Ru
 	if err != nil {
 		return out, err
 	}
-	tag, err := s.pool.Exec(ctx, `
+	// One round trip: the failure, then the 2FA compensation it may call for, in one transaction.
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	var recorded bool
+	b.Queue(`
 		WITH rec AS (
 			INSERT INTO setup_stages (setup_id, stage, status, attempts, detail, started_at)
 			SELECT id, $2, 'failed', $3, $4, $5 FROM setups WHERE id = $1 AND status IN ('queued', 'running')
@@ -143,11 +148,16 @@ func (s *Store) recordFailure(ctx context.Context, stage string, run ssosetup.Ru
 			updated_at = now()
 		WHERE id IN (SELECT setup_id FROM rec)`,
 		run.SetupID, stage, run.Attempt, je.Code, run.StartedAt, ssosetup.Message(je.Code), out.Job.OrganizationID,
-		scrubbed)
-	if err != nil {
+		scrubbed).Exec(func(tag pgconn.CommandTag) error {
+		recorded = tag.RowsAffected() == 1
+		return nil
+	})
+	b.Queue(compensate2FASQL, run.SetupID)
+	b.Queue("COMMIT")
+	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return out, err
 	}
-	if tag.RowsAffected() == 0 {
+	if !recorded {
 		return out, ssosetup.ErrStageDone
 	}
 	out.Status, out.Detail = ssosetup.StageFailed, je.Code
