@@ -52,9 +52,13 @@ func (r *reconciler) round(ctx context.Context) (int, error) {
 	if err := r.rdb.SAdd(ctx, allQueuesKey, queueNames()).Err(); err != nil {
 		return 0, err
 	}
-	jobs, err := r.store.UnfinishedJobs(ctx, r.idle, reconcileBatch)
-	if err != nil {
-		return 0, err
+	var jobs []postgres.StalledJob
+	for _, queue := range []string{tasks.QueueSetups, tasks.QueueBulk} { // interactive jobs first
+		js, err := r.store.UnfinishedJobs(ctx, queue, r.idle, reconcileBatch)
+		if err != nil {
+			return 0, err
+		}
+		jobs = append(jobs, js...)
 	}
 	states, err := r.taskStates(ctx, jobs)
 	if err != nil {

@@ -162,3 +162,22 @@ func (h *harness) archived() int {
 	}
 	return n
 }
+
+// An interactive job whose task Redis lost is enqueued again in the reconciler's first round, although
+// 10,000 bulk jobs older than it are idle too (more than one round takes of them).
+func TestReconcilerFindsInteractiveJobBehindBulkBacklog(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	h.Exec(`INSERT INTO setups (id, flow, user_id, request, request_hash, queue, updated_at)
+		SELECT gen_random_uuid(), 'setup', 1, '{}', 'x', $1, now() - interval '2 hours'
+		FROM generate_series(1, 10000)`, tasks.QueueBulk)
+	lost := uuid.New()
+	h.Exec(`INSERT INTO setups (id, flow, user_id, request, request_hash, queue, updated_at)
+		VALUES ($1, 'setup', 1, '{}', 'x', $2, now() - interval '1 hour')`, lost, tasks.QueueSetups)
+	if _, err := h.worker.recon.round(h.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !h.taskExists(tasks.QueueSetups, lost, ssosetup.StageStart) {
+		t.Error("the interactive job's task was not enqueued again in the first round")
+	}
+}

@@ -15,14 +15,15 @@ type StalledJob struct {
 	Queue string
 }
 
-// UnfinishedJobs returns up to limit unfinished jobs that have not moved for at least idle, oldest first.
-// A job that moves normally is younger than idle and is left alone, which keeps the reconciler from racing
-// a stage between its commit and its enqueue.
-func (s *Store) UnfinishedJobs(ctx context.Context, idle time.Duration, limit int) ([]StalledJob, error) {
+// UnfinishedJobs returns up to limit unfinished jobs of queue that have not moved for at least idle, oldest
+// first. A job that moves normally is younger than idle and is left alone, which keeps the reconciler from
+// racing a stage between its commit and its enqueue. One queue at a time, so that a bulk backlog never hides
+// an interactive job behind it.
+func (s *Store) UnfinishedJobs(ctx context.Context, queue string, idle time.Duration, limit int) ([]StalledJob, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, stage, queue FROM setups
-		WHERE status IN ('queued', 'running') AND updated_at < now() - make_interval(secs => $1)
-		ORDER BY updated_at LIMIT $2`, idle.Seconds(), limit)
+		WHERE status IN ('queued', 'running') AND queue = $3 AND updated_at < now() - make_interval(secs => $1)
+		ORDER BY updated_at LIMIT $2`, idle.Seconds(), limit, queue)
 	if err != nil {
 		return nil, err
 	}
