@@ -51,6 +51,31 @@ func TestKillWorkerThreeTimes(t *testing.T) {
 	e.settle(ids, 5*time.Minute)
 }
 
+// SIGTERM during load: the worker stops taking tasks, finishes or requeues what it holds and exits within
+// 30 s; the next worker completes every job, and nothing is lost or done twice (SPEC §4).
+func TestSIGTERMDuringLoad(t *testing.T) {
+	e := newEnv(t)
+	w := e.startWorker()
+	ids := e.seedAndSubmit(300)
+	e.waitFor("progress before the SIGTERM", time.Minute, func() bool {
+		return e.count(`SELECT count(*) FROM setups WHERE status = 'succeeded'`) >= 30
+	})
+	held := len(e.inFlight())
+	took, err := e.terminate(w)
+	t.Logf("SIGTERM with %d stages in flight: exited after %s (%v)", held, took.Round(100*time.Millisecond), err)
+	if err != nil || took > 30*time.Second {
+		t.Errorf("the worker exited with %v after %s, want a clean exit within 30 s", err, took)
+	}
+	if held == 0 {
+		t.Error("no stage was in flight at the SIGTERM: the shutdown exercised nothing")
+	}
+	if n := e.count(`SELECT count(*) FROM setups WHERE status IN ('queued', 'running')`); n == 0 {
+		t.Error("every job finished before the SIGTERM")
+	}
+	e.startWorker()
+	e.settle(ids, 4*time.Minute)
+}
+
 func TestPostgresRestart(t *testing.T) {
 	e := newEnv(t)
 	e.startWorker()
@@ -94,15 +119,26 @@ func TestClickHouseDownFor20Seconds(t *testing.T) {
 	e.settle(ids, 4*time.Minute)
 }
 
+// Two workers and a serve on one host with one environment (SPEC §4): none of them fails to start on another's
+// listener, and the workers share the load.
 func TestTwoWorkersShareTheLoad(t *testing.T) {
 	e := newEnv(t)
+	api := e.startServe()
 	e.startWorker()
 	e.startWorker()
 	ids := e.seedAndSubmit(300)
 	e.settle(ids, 4*time.Minute)
+	if err := e.get(api + "/readyz"); err != nil {
+		t.Errorf("serve beside two workers: %v", err)
+	}
+	for i, w := range e.workers {
+		if w.ProcessState != nil {
+			t.Errorf("process %d exited: %v", i, w.ProcessState)
+		}
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for i, l := range e.logs {
+	for i, l := range e.logs[1:] { // the workers'
 		if n := strings.Count(l.String(), "setup succeeded"); n == 0 {
 			t.Errorf("worker %d finished no job", i)
 		} else {

@@ -6,9 +6,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -162,6 +165,53 @@ func (e *env) ranAgain(runs []stageRun) bool {
 			AND NOT EXISTS (SELECT 1 FROM setup_stages st WHERE st.setup_id = r.setup_id AND st.stage = r.stage)`,
 		ids, stages).Scan(&pending)
 	return err == nil && pending == 0
+}
+
+// startServe starts `ssosetup serve` with the workers' environment (a token added) on a free port and
+// returns its base URL once it answers.
+func (e *env) startServe() string {
+	e.t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cmd := exec.Command(binary, "serve")
+	cmd.Env = append(slices.Clone(e.vars), "SSOSETUP_LISTEN="+addr, "SSOSETUP_API_TOKEN=6f1c0a9e2b7d4c3a8e5f1b2c3d4e5f60")
+	var log bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &syncWriter{w: &log, mu: &e.mu}, &syncWriter{w: &log, mu: &e.mu}
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.mu.Lock()
+	e.workers = append(e.workers, cmd)
+	e.logs = append(e.logs, &log)
+	e.mu.Unlock()
+	base := "http://" + addr
+	e.waitFor("serve answers", 30*time.Second, func() bool { return e.get(base+"/healthz") == nil })
+	return base
+}
+
+// get fetches url and wants a 200.
+func (e *env) get(url string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+// terminate sends SIGTERM to worker i and returns how long it took to exit, and how it exited.
+func (e *env) terminate(i int) (time.Duration, error) {
+	began := time.Now()
+	_ = e.workers[i].Process.Signal(syscall.SIGTERM)
+	err := e.workers[i].Wait()
+	return time.Since(began), err
 }
 
 // kill sends SIGKILL to worker i and reaps it.
