@@ -41,3 +41,25 @@ func TestCheckCountsEventsOfManyJobs(t *testing.T) {
 		t.Errorf("problems %q: want the missing events reported", r.Problems)
 	}
 }
+
+// Each check can fail: a "succeeded" setup that left none of its effects behind breaks every one of them.
+func TestChecksCanFail(t *testing.T) {
+	db := storagetest.NewDB(t)
+	ch := storagetest.ClickHouse(t)
+	org, user := db.Org("broken", true), db.User("ada")
+	member := db.Member(org, user, "owner")
+	id := uuid.New()
+	db.Exec(`INSERT INTO setups (id, flow, organization_id, user_id, status, stage, request, request_hash, member_id)
+		VALUES ($1, 'setup', $2, $3, 'succeeded', 'finish', '{}', 'x', $4)`, id, org, user, member)
+	r, err := Check(db.Ctx, db.Pool, ch, []uuid.UUID{id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(r.Problems, "; ")
+	for _, want := range []string{"without all seven stages", "still require 2FA", "sso.enable audit",
+		"sso_enabled signal had no effect", "not marked sso_linked", "events in ClickHouse"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("problems %q lack %q", got, want)
+		}
+	}
+}
