@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hibiken/asynq"
 
@@ -34,18 +35,28 @@ func (w *Worker) emailMissingLinks(ctx context.Context, t *asynq.Task) error {
 	if w.cfg.Mailer == nil {
 		return nil
 	}
-	var failed int
+	var retry error
 	for _, e := range emails {
-		sendErr := w.cfg.Mailer.Send(ctx, e.To, e.Subject, e.Body)
-		if err := w.store.MarkEmailSent(ctx, e.ID, sendErr); err != nil {
+		claimed, err := w.store.ClaimEmail(ctx, e.ID)
+		if err != nil {
 			return err
 		}
-		if sendErr != nil {
-			failed++
+		if !claimed {
+			continue // another run is sending it, or sent it
+		}
+		sendErr := w.cfg.Mailer.Send(ctx, Message{To: e.To, Subject: e.Subject, Body: e.Body,
+			MessageID: fmt.Sprintf("%s.%d@ssosetup", p.SetupID, e.MemberID), Date: time.Now()})
+		permanent := IsPermanent(sendErr)
+		if err := w.store.MarkEmailSent(ctx, e.ID, sendErr, permanent); err != nil {
+			return err
+		}
+		switch {
+		case permanent:
+			w.log.WarnContext(ctx, "link e-mail refused by the SMTP server; recorded, not retried", "setup_id", p.SetupID,
+				"email_id", e.ID, "error", sendErr.Error())
+		case sendErr != nil:
+			retry = fmt.Errorf("link e-mail %d of setup %s not delivered: %w", e.ID, p.SetupID, sendErr)
 		}
 	}
-	if failed > 0 {
-		return fmt.Errorf("%d of %d link e-mails of setup %s not delivered", failed, len(emails), p.SetupID)
-	}
-	return nil
+	return retry // retried until sent; an SMTP outage (4xx, no answer) uses up no retry
 }

@@ -178,10 +178,10 @@ type recordingMailer struct {
 	sent []string
 }
 
-func (m *recordingMailer) Send(_ context.Context, to, subject, _ string) error {
+func (m *recordingMailer) Send(_ context.Context, msg Message) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.sent = append(m.sent, to+"|"+subject)
+	m.sent = append(m.sent, msg.To+"|"+msg.Subject)
 	return nil
 }
 

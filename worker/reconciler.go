@@ -3,7 +3,9 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -30,6 +32,7 @@ type reconciler struct {
 	cancelJob func(ctx context.Context, setupID uuid.UUID)
 	inspector *asynq.Inspector
 	taskOpts  []asynq.Option // the worker's, for the tasks it enqueues
+	sending   bool           // the worker has a mailer
 }
 
 // reconcileBatch bounds one round; a longer backlog is worked off over several rounds.
@@ -82,10 +85,22 @@ func (r *reconciler) round(ctx context.Context) (int, error) {
 	if err != nil {
 		return n, err
 	}
-	for _, e := range emails {
+	var resend []postgres.EmailJob
+	if r.sending { // without a mailer, e-mails are only recorded: none is ever "sent"
+		if resend, err = r.store.SetupsWithUnsentEmails(ctx, r.idle, reconcileBatch); err != nil {
+			return n, err
+		}
+	}
+	for i, e := range append(emails, resend...) {
+		opts := r.taskOpts
+		if i >= len(emails) {
+			// The setup's e-mail task is archived or gone; a new one an hour at most, so that an e-mail the
+			// server keeps failing is tried again without flooding the queue.
+			opts = append(slices.Clone(opts), asynq.TaskID(fmt.Sprintf("%s:email_missing_links:resend-%d", e.SetupID, time.Now().Unix()/3600)))
+		}
 		_, err := r.client.EnqueueContext(ctx, tasks.NewEmailMissingLinks(tasks.EmailMissingLinksPayload{
 			OrganizationID: e.OrganizationID, ActorUserID: e.ActorUserID, Provider: e.Provider, SetupID: e.SetupID,
-		}), r.taskOpts...)
+		}), opts...)
 		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 			return n, err
 		}

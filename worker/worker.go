@@ -135,7 +135,7 @@ func New(cfg Config) *Worker {
 	w.inspector = asynq.NewInspector(cfg.Redis)
 	w.recon = &reconciler{store: cfg.Store, client: w.client, rdb: w.rdb, inspector: w.inspector, log: cfg.Logger,
 		interval: cfg.ReconcileInterval, idle: cfg.ReconcileIdle, failJob: w.failJob, cancelJob: w.cancelJob,
-		taskOpts: w.taskOpts}
+		taskOpts: w.taskOpts, sending: cfg.Mailer != nil}
 	w.orphans = &orphanFinder{rdb: w.rdb, inspector: w.inspector, client: w.client, log: cfg.Logger,
 		interval: cfg.OrphanInterval, staleAfter: cfg.OrphanStaleAfter}
 	w.batcher = newEventBatcher(cfg.Events, cfg.EventBatchSize, cfg.EventBatchDelay, cfg.EventBatchBulkDelay,

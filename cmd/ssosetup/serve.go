@@ -101,7 +101,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, args []string) err
 func newWorker(cfg config, d *deps, log *slog.Logger) (*worker.Worker, error) {
 	var mailer worker.Mailer
 	if cfg.SMTPURL != "" {
-		m, err := worker.NewSMTPMailer(cfg.SMTPURL, cfg.SMTPFrom)
+		m, err := worker.NewSMTPMailer(cfg.SMTPURL, cfg.SMTPFrom, nil)
 		if err != nil {
 			return nil, settingError("SMTP_URL", cfg.SMTPURL, err)
 		}

@@ -10,10 +10,11 @@ import (
 
 // Email is one recorded outbound e-mail.
 type Email struct {
-	ID      int64
-	To      string
-	Subject string
-	Body    string
+	ID       int64
+	MemberID int64
+	To       string
+	Subject  string
+	Body     string
 }
 
 // MissingLinkEmails is the request to e-mail every member of an organization who has not linked SSO yet.
@@ -27,7 +28,8 @@ type MissingLinkEmails struct {
 
 // RecordMissingLinkEmails writes one "Action Required" e-mail per member of the organization without
 // sso_linked (pending invites included), exactly once per setup and member, and returns those of the setup
-// not sent yet. ssosetup.ErrNotFound when the actor or the organization is gone.
+// still to send: not sent, and not refused for good. ssosetup.ErrNotFound when the actor or the organization
+// is gone.
 func (s *Store) RecordMissingLinkEmails(ctx context.Context, req MissingLinkEmails) ([]Email, error) {
 	var out []Email
 	var actorEmail, orgName, slug string
@@ -50,7 +52,8 @@ func (s *Store) RecordMissingLinkEmails(ctx context.Context, req MissingLinkEmai
 		b.Queue(`UPDATE setups SET emails_recorded_at = now() WHERE id = $1 AND emails_recorded_at IS NULL`,
 			req.SetupID)
 		b.Queue(`
-			SELECT id, to_address, subject, body FROM outbound_emails WHERE setup_id = $1 AND sent_at IS NULL
+			SELECT id, member_id, to_address, subject, body FROM outbound_emails
+			WHERE setup_id = $1 AND sent_at IS NULL AND error IS NULL
 			ORDER BY id`, req.SetupID).Query(func(rows pgx.Rows) (err error) {
 			out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Email])
 			return err
@@ -60,12 +63,30 @@ func (s *Store) RecordMissingLinkEmails(ctx context.Context, req MissingLinkEmai
 	return out, err
 }
 
-// MarkEmailSent records the outcome of delivering an e-mail: sent, or the delivery error.
-func (s *Store) MarkEmailSent(ctx context.Context, id int64, sendErr error) error {
-	if sendErr != nil {
-		_, err := s.pool.Exec(ctx, `UPDATE outbound_emails SET error = $2 WHERE id = $1`, id, sendErr.Error())
-		return err
+// emailClaimTimeout is how long a claim holds: the e-mail task's timeout, after which its run is dead.
+const emailClaimTimeout = "2 minutes"
+
+// ClaimEmail claims an unsent e-mail for one sending, so that concurrent runs of the e-mail task never both
+// send it (SPEC §4); false when it is sent, refused for good, or claimed by a run that is still alive.
+func (s *Store) ClaimEmail(ctx context.Context, id int64) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE outbound_emails SET claimed_at = now()
+		WHERE id = $1 AND sent_at IS NULL AND error IS NULL
+			AND (claimed_at IS NULL OR claimed_at < now() - interval '`+emailClaimTimeout+`')`, id)
+	return tag.RowsAffected() == 1, err
+}
+
+// MarkEmailSent records the outcome of sending a claimed e-mail: sent; refused for good (permanent, the
+// server's 5xx, recorded in error and never retried); or a failure to retry, which releases the claim.
+func (s *Store) MarkEmailSent(ctx context.Context, id int64, sendErr error, permanent bool) error {
+	var err error
+	switch {
+	case sendErr == nil:
+		_, err = s.pool.Exec(ctx, `UPDATE outbound_emails SET sent_at = now(), error = NULL WHERE id = $1`, id)
+	case permanent:
+		_, err = s.pool.Exec(ctx, `UPDATE outbound_emails SET error = $2 WHERE id = $1`, id, sendErr.Error())
+	default:
+		_, err = s.pool.Exec(ctx, `UPDATE outbound_emails SET claimed_at = NULL WHERE id = $1`, id)
 	}
-	_, err := s.pool.Exec(ctx, `UPDATE outbound_emails SET sent_at = now(), error = NULL WHERE id = $1`, id)
 	return err
 }

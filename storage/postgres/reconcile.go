@@ -51,3 +51,19 @@ func (s *Store) SetupsMissingEmails(ctx context.Context, idle time.Duration, lim
 	}
 	return pgx.CollectRows(rows, pgx.RowToStructByPos[EmailJob])
 }
+
+// SetupsWithUnsentEmails returns up to limit setups with an e-mail recorded at least idle ago that is neither
+// sent nor refused for good, nor claimed by a live run: their e-mail task gave up or was lost, and they are
+// sent again until they go (SPEC §4).
+func (s *Store) SetupsWithUnsentEmails(ctx context.Context, idle time.Duration, limit int) ([]EmailJob, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT s.id, s.organization_id, s.user_id, s.request->'provider'->>'key' FROM setups s
+		WHERE s.id IN (SELECT e.setup_id FROM outbound_emails e
+			WHERE e.sent_at IS NULL AND e.error IS NULL AND e.created_at < now() - make_interval(secs => $1)
+				AND (e.claimed_at IS NULL OR e.claimed_at < now() - interval '`+emailClaimTimeout+`')
+			ORDER BY e.created_at LIMIT $2)`, idle.Seconds(), limit)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, pgx.RowToStructByPos[EmailJob])
+}

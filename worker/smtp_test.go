@@ -1,0 +1,342 @@
+package worker
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"io"
+	"math/big"
+	"net"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-smtp"
+	"github.com/hibiken/asynq"
+
+	"github.com/ssosetup/ssosetup"
+	"github.com/ssosetup/ssosetup/storage/postgres"
+	"github.com/ssosetup/ssosetup/tasks"
+)
+
+// smtpServer is a real SMTP server on loopback (emersion/go-smtp), speaking the protocol over TCP with
+// STARTTLS. It counts the messages it accepted by Message-ID, and can refuse recipients.
+type smtpServer struct {
+	addr  string
+	roots *x509.CertPool
+
+	mu       sync.Mutex
+	received map[string]int // Message-ID → messages accepted
+	headers  map[string]textproto.MIMEHeader
+	refuse   map[string]*smtp.SMTPError // recipient → the error its RCPT gets
+	hold     chan struct{}              // when not nil, DATA waits for it to close
+}
+
+func newSMTPServer(t *testing.T, implicitTLS bool) *smtpServer {
+	t.Helper()
+	cert, roots := selfSigned(t)
+	s := &smtpServer{roots: roots, received: map[string]int{}, headers: map[string]textproto.MIMEHeader{},
+		refuse: map[string]*smtp.SMTPError{}}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &smtpSession{s: s}, nil }))
+	srv.Domain = "localhost"
+	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.AllowInsecureAuth = false
+	var ln net.Listener
+	var err error
+	if implicitTLS {
+		ln, err = tls.Listen("tcp", "127.0.0.1:0", srv.TLSConfig)
+	} else {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.addr = ln.Addr().String()
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Close() })
+	return s
+}
+
+// mailer is an SMTPMailer for this server with scheme smtp or smtps, trusting its certificate.
+func (s *smtpServer) mailer(t *testing.T, scheme string) *SMTPMailer {
+	t.Helper()
+	m, err := NewSMTPMailer(scheme+"://"+s.addr, "sso@example.test", &tls.Config{RootCAs: s.roots, ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func (s *smtpServer) count(messageID string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.received[messageID]
+}
+
+func (s *smtpServer) total() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, c := range s.received {
+		n += c
+	}
+	return n
+}
+
+type smtpSession struct {
+	s  *smtpServer
+	to string
+}
+
+func (x *smtpSession) Reset()        {}
+func (x *smtpSession) Logout() error { return nil }
+func (x *smtpSession) Mail(string, *smtp.MailOptions) error {
+	return nil
+}
+
+func (x *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
+	x.s.mu.Lock()
+	defer x.s.mu.Unlock()
+	if err := x.s.refuse[to]; err != nil {
+		return err
+	}
+	x.to = to
+	return nil
+}
+
+func (x *smtpSession) Data(r io.Reader) error {
+	x.s.mu.Lock()
+	hold := x.s.hold
+	x.s.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
+	header, err := textproto.NewReader(bufio.NewReader(r)).ReadMIMEHeader()
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, r)
+	x.s.mu.Lock()
+	defer x.s.mu.Unlock()
+	id := header.Get("Message-Id")
+	x.s.received[id]++
+	x.s.headers[id] = header
+	return nil
+}
+
+// selfSigned makes a certificate for localhost and 127.0.0.1, and a pool that trusts it.
+func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
+		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, roots
+}
+
+// The mailer speaks SMTP with STARTTLS (or TLS from the start for smtps://), sends Date and the given
+// Message-ID, and tells a permanent refusal (5xx) from one to retry (4xx).
+func TestSMTPMailer(t *testing.T) {
+	t.Parallel()
+	for _, scheme := range []string{"smtp", "smtps"} {
+		t.Run(scheme, func(t *testing.T) {
+			t.Parallel()
+			s := newSMTPServer(t, scheme == "smtps")
+			s.refuse["gone@example.test"] = &smtp.SMTPError{Code: 550, Message: "no such user"}
+			s.refuse["busy@example.test"] = &smtp.SMTPError{Code: 451, Message: "try again later"}
+			m := s.mailer(t, scheme)
+			date := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+			err := m.Send(context.Background(), Message{To: "ada@example.test", Subject: "Action Required for Acme",
+				Body: "link\nyour account", MessageID: "s1.7@ssosetup", Date: date})
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := s.headers["<s1.7@ssosetup>"]
+			if s.count("<s1.7@ssosetup>") != 1 || h.Get("Date") != date.Format(time.RFC1123Z) || h.Get("Subject") != "Action Required for Acme" {
+				t.Errorf("received %d, headers %v", s.count("<s1.7@ssosetup>"), h)
+			}
+			err = m.Send(context.Background(), Message{To: "gone@example.test", Subject: "x", MessageID: "s1.8@ssosetup", Date: date})
+			if err == nil || !IsPermanent(err) || isOutage(err) {
+				t.Errorf("550: %v (permanent %v)", err, IsPermanent(err))
+			}
+			err = m.Send(context.Background(), Message{To: "busy@example.test", Subject: "x", MessageID: "s1.9@ssosetup", Date: date})
+			if err == nil || IsPermanent(err) || !isOutage(err) {
+				t.Errorf("451: %v (permanent %v, outage %v)", err, IsPermanent(err), isOutage(err))
+			}
+		})
+	}
+}
+
+// Credentials never travel in clear: without STARTTLS on offer, an smtp:// URL with a password refuses to send.
+func TestSMTPMailerRequiresTLSForCredentials(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
+		return &smtpSession{s: &smtpServer{received: map[string]int{}, headers: map[string]textproto.MIMEHeader{}, refuse: map[string]*smtp.SMTPError{}}}, nil
+	}))
+	srv.Domain = "localhost" // no TLSConfig: no STARTTLS
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	m, err := NewSMTPMailer("smtp://user:s3cret@"+ln.Addr().String(), "sso@example.test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = m.Send(context.Background(), Message{To: "ada@example.test", Subject: "x", MessageID: "a@b", Date: time.Now()})
+	if err == nil || !strings.Contains(err.Error(), "STARTTLS") {
+		t.Errorf("send with credentials and no STARTTLS: %v", err)
+	}
+}
+
+// Every link e-mail reaches the SMTP server exactly once although the e-mail task runs four times at once
+// (each e-mail is claimed before it is sent), a refused recipient (550) is recorded and not retried, and a
+// temporary refusal (451) is retried until the message is sent.
+func TestLinkEmailsArriveOnce(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	s := newSMTPServer(t, false)
+	s.refuse["gone@example.test"] = &smtp.SMTPError{Code: 550, Message: "no such user"}
+	s.refuse["busy@example.test"] = &smtp.SMTPError{Code: 451, Message: "try again later"}
+	cfg := h.workerConfig(10 * time.Millisecond)
+	cfg.Mailer = s.mailer(t, "smtp")
+	h.worker = New(cfg)
+	org := h.Org("mail", false)
+	admin := h.User("ada")
+	h.Member(org, admin, "owner")
+	for _, name := range []string{"bob", "carol", "dave"} {
+		h.Member(org, h.User(name), "member")
+	}
+	h.Exec(`INSERT INTO organization_members (organization_id, email) VALUES ($1, 'gone@example.test'), ($1, 'busy@example.test')`, org)
+	id := h.submit(setupRequest(org, admin))
+	h.runBatcher()
+	h.runStages(id, ssosetup.Stages...)
+	task := tasks.NewEmailMissingLinks(tasks.EmailMissingLinksPayload{OrganizationID: org, ActorUserID: admin,
+		Provider: "okta", SetupID: id})
+
+	mux := h.worker.mux()
+	s.mu.Lock()
+	s.hold = make(chan struct{}) // every sending waits in DATA until all four runs are under way
+	s.mu.Unlock()
+	errs := make([]error, 4)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Go(func() { errs[i] = mux.ProcessTask(h.Ctx, task) })
+	}
+	time.Sleep(200 * time.Millisecond)
+	close(s.hold)
+	wg.Wait()
+	retried := 0
+	for _, err := range errs {
+		if err != nil {
+			if !isOutage(err) {
+				t.Errorf("e-mail task: %v, want nil or the 451 to retry", err)
+			}
+			retried++
+		}
+	}
+	if retried == 0 {
+		t.Error("no run reported the 451 for a retry")
+	}
+	s.mu.Lock()
+	delete(s.refuse, "busy@example.test") // the server takes it now
+	s.mu.Unlock()
+	if err := mux.ProcessTask(h.Ctx, task); err != nil {
+		t.Fatalf("the retry: %v", err)
+	}
+	if err := mux.ProcessTask(h.Ctx, task); err != nil {
+		t.Fatalf("a late redelivery: %v", err)
+	}
+
+	for _, to := range []string{"bob", "carol", "dave"} {
+		member := h.QueryInt(`SELECT m.id FROM organization_members m JOIN users u ON u.id = m.user_id WHERE u.username = $1`, to)
+		if n := s.count("<" + id.String() + "." + strconv.FormatInt(member, 10) + "@ssosetup>"); n != 1 {
+			t.Errorf("%s's e-mail arrived %d times, want once", to, n)
+		}
+	}
+	busy := h.QueryInt(`SELECT id FROM organization_members WHERE email = 'busy@example.test'`)
+	if n := s.count("<" + id.String() + "." + strconv.FormatInt(busy, 10) + "@ssosetup>"); n != 1 {
+		t.Errorf("the e-mail refused with 451 arrived %d times after its retry, want once", n)
+	}
+	if n := s.total(); n != 4 {
+		t.Errorf("the server received %d messages, want 4", n)
+	}
+	var refused string
+	h.Scan(`SELECT coalesce(error, '') FROM outbound_emails WHERE to_address = 'gone@example.test'`, nil, &refused)
+	if !strings.Contains(refused, "550") {
+		t.Errorf("the 550 was not recorded: %q", refused)
+	}
+	if n := h.QueryInt(`SELECT count(*) FROM outbound_emails WHERE sent_at IS NULL AND error IS NULL`); n != 0 {
+		t.Errorf("%d e-mails neither sent nor refused", n)
+	}
+}
+
+// An e-mail whose task gave up (archived) is sent by a task the reconciler enqueues, until it goes.
+func TestUnsentEmailIsSentAfterItsTaskWasArchived(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	s := newSMTPServer(t, false)
+	cfg := h.workerConfig(10 * time.Millisecond)
+	cfg.Mailer = s.mailer(t, "smtp")
+	cfg.ReconcileIdle = time.Millisecond
+	h.worker = New(cfg)
+	org := h.Org("late", false)
+	admin := h.User("ada")
+	h.Member(org, admin, "owner")
+	h.Member(org, h.User("bob"), "member")
+	id := h.submit(setupRequest(org, admin))
+	h.runBatcher()
+	h.runStages(id, ssosetup.Stages...)
+	// The e-mail was recorded, its sending failed, and the task was archived.
+	if _, err := h.store.RecordMissingLinkEmails(h.Ctx, postgres.MissingLinkEmails{SetupID: id, OrganizationID: org,
+		ActorUserID: admin, Provider: "okta", BaseURL: "https://sso.example"}); err != nil {
+		t.Fatal(err)
+	}
+	emailTask := tasks.TaskID(id, "email_missing_links")
+	if err := h.inspector.ArchiveTask(tasks.QueueSide, emailTask); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // older than ReconcileIdle
+	if _, err := h.worker.recon.round(h.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	pending, err := h.inspector.ListPendingTasks(tasks.QueueSide)
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("pending e-mail tasks %d (%v), want the reconciler's one", len(pending), err)
+	}
+	if err := h.worker.mux().ProcessTask(h.Ctx, asynq.NewTask(pending[0].Type, pending[0].Payload)); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.total(); n != 1 {
+		t.Errorf("the server received %d messages, want bob's", n)
+	}
+	if _, err := h.worker.recon.round(h.Ctx); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := h.inspector.ListPendingTasks(tasks.QueueSide); len(again) != 1 {
+		t.Errorf("%d e-mail tasks pending after the e-mail went, want no new one", len(again))
+	}
+}
