@@ -10,6 +10,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/google/uuid"
+	"github.com/hibiken/asynq"
+
 	"github.com/ssosetup/ssosetup/enqueue"
 	"github.com/ssosetup/ssosetup/storage/postgres"
 )
@@ -35,6 +38,10 @@ type Config struct {
 	Dashboard http.Handler // served at /monitoring/ when set, behind basic auth
 	// DashboardUser and DashboardPassword guard the dashboard.
 	DashboardUser, DashboardPassword string
+	// Inspector and CancelJob, when set, cancel the job of every stage task an operator deletes or archives
+	// in the dashboard (SPEC §4).
+	Inspector *asynq.Inspector
+	CancelJob func(ctx context.Context, setupID uuid.UUID) error
 }
 
 // Handler returns the API's routes.
@@ -55,7 +62,7 @@ func Handler(cfg Config) http.Handler {
 		mux.Handle("GET /metrics", cfg.Metrics)
 	}
 	if cfg.Dashboard != nil {
-		mux.Handle("/monitoring/", s.basicAuth(sameOrigin(cfg.Dashboard)))
+		mux.Handle("/monitoring/", s.basicAuth(sameOrigin(s.cancelOnRemoval(cfg.Dashboard))))
 	}
 	return mux
 }

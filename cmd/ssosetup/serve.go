@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 	asynqmetrics "github.com/hibiken/asynq/x/metrics"
 	"github.com/hibiken/asynqmon"
@@ -40,6 +41,8 @@ func serveHTTP(ctx context.Context, cfg config, d *deps, log *slog.Logger, token
 	defer client.Close()
 	defer registerQueueMetrics(d)()
 	store := postgres.NewStore(d.pool)
+	inspector := asynq.NewInspector(d.redis)
+	defer inspector.Close()
 	handler := api.Handler(api.Config{
 		Submitter: enqueue.New(store, client),
 		Store:     store,
@@ -54,6 +57,11 @@ func serveHTTP(ctx context.Context, cfg config, d *deps, log *slog.Logger, token
 		Dashboard:         dashboard(cfg, d),
 		DashboardUser:     cfg.DashboardUser,
 		DashboardPassword: cfg.DashboardPassword,
+		Inspector:         inspector,
+		CancelJob: func(ctx context.Context, id uuid.UUID) error {
+			_, _, err := store.CancelJob(ctx, id)
+			return err
+		},
 	})
 	log.InfoContext(ctx, "api listening", "addr", cfg.Listen)
 	return listen(ctx, cfg.Listen, handler)
