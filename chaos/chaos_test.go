@@ -11,7 +11,18 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/ssosetup/ssosetup/storage/storagetest"
 )
+
+// total is how many messages s accepted.
+func total(s *storagetest.SMTPServer) int {
+	n := 0
+	for _, c := range s.Received() {
+		n += c
+	}
+	return n
+}
 
 func TestKillWorkerThreeTimes(t *testing.T) {
 	e := newEnv(t)
@@ -74,6 +85,42 @@ func TestSIGTERMDuringLoad(t *testing.T) {
 	}
 	e.startWorker()
 	e.settle(ids, 4*time.Minute)
+}
+
+// Every setup's link e-mail reaches the SMTP server exactly once although a worker is killed while sending
+// and the server refuses every message for a while (SPEC §4).
+func TestEmailsOnceAcrossKillAndSMTPOutage(t *testing.T) {
+	s := storagetest.NewSMTPServer(t, storagetest.SMTPPlain)
+	e := newEnv(t, "SMTP_URL=smtp://"+s.Addr)
+	w := e.startWorker()
+	ids := e.seedAndSubmit(200)
+	e.waitFor("e-mails on their way", time.Minute, func() bool { return total(s) >= 20 })
+	e.kill(w)
+	s.Down()
+	t.Logf("kill -9 with %d e-mails received; SMTP down", total(s))
+	e.startWorker()
+	time.Sleep(5 * time.Second) // the new worker's sends meet the outage
+	if n := e.count(`SELECT count(*) FROM outbound_emails WHERE sent_at IS NULL`); n == 0 {
+		t.Error("every e-mail was sent before the outage: it exercised nothing")
+	}
+	s.Up()
+	t.Log("SMTP up")
+	e.settle(ids, 4*time.Minute)
+	e.waitFor("every e-mail sent", 3*time.Minute, func() bool {
+		return e.count(`SELECT count(*) FROM outbound_emails WHERE sent_at IS NULL`) == 0
+	})
+	received := s.Received()
+	for id, n := range received {
+		if n != 1 {
+			t.Errorf("message %s received %d times", id, n)
+		}
+	}
+	if sent := e.count(`SELECT count(*) FROM outbound_emails WHERE sent_at IS NOT NULL`); int64(len(received)) != sent || sent != int64(len(ids)) {
+		t.Errorf("%d distinct messages received, %d e-mails recorded sent, %d setups (one unlinked member each)",
+			len(received), sent, len(ids))
+	} else {
+		t.Logf("%d e-mails, each received once", sent)
+	}
 }
 
 func TestPostgresRestart(t *testing.T) {

@@ -67,12 +67,14 @@ type env struct {
 	seeded  int // organizations seeded so far, to keep slugs unique
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv makes the world; vars are more NAME=value settings for the processes.
+func newEnv(t *testing.T, vars ...string) *env {
 	e := &env{t: t, ctx: context.Background()}
 	pgURL, chURL, redisURL := storagetest.PostgresURL(t), storagetest.ClickHouseURL(t), storagetest.RedisURL(t)
 	e.vars = append(os.Environ(), "DATABASE_URL="+pgURL, "CLICKHOUSE_URL="+chURL, "REDIS_URL="+redisURL,
 		"SSOSETUP_LISTEN=127.0.0.1:0", "LOG_FORMAT=text", "LOG_LEVEL=info", "WORKER_RECONCILE_INTERVAL=1s",
 		"WORKER_RECONCILE_IDLE=3s")
+	e.vars = append(e.vars, vars...)
 	var err error
 	if e.pool, err = postgres.Open(e.ctx, pgURL, 4); err != nil {
 		t.Fatal(err)

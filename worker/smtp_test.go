@@ -1,18 +1,10 @@
 package worker
 
 import (
-	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"io"
-	"math/big"
 	"net"
-	"net/textproto"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,137 +16,9 @@ import (
 
 	"github.com/ssosetup/ssosetup"
 	"github.com/ssosetup/ssosetup/storage/postgres"
+	"github.com/ssosetup/ssosetup/storage/storagetest"
 	"github.com/ssosetup/ssosetup/tasks"
 )
-
-// smtpServer is a real SMTP server on loopback (emersion/go-smtp), speaking the protocol over TCP with
-// STARTTLS. It counts the messages it accepted by Message-ID, and can refuse recipients.
-type smtpServer struct {
-	addr  string
-	roots *x509.CertPool
-
-	mu       sync.Mutex
-	received map[string]int // Message-ID → messages accepted
-	headers  map[string]textproto.MIMEHeader
-	refuse   map[string]*smtp.SMTPError // recipient → the error its RCPT gets
-	hold     chan struct{}              // when not nil, DATA waits for it to close
-}
-
-func newSMTPServer(t *testing.T, implicitTLS bool) *smtpServer {
-	t.Helper()
-	cert, roots := selfSigned(t)
-	s := &smtpServer{roots: roots, received: map[string]int{}, headers: map[string]textproto.MIMEHeader{},
-		refuse: map[string]*smtp.SMTPError{}}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return &smtpSession{s: s}, nil }))
-	srv.Domain = "localhost"
-	srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}}
-	srv.AllowInsecureAuth = false
-	var ln net.Listener
-	var err error
-	if implicitTLS {
-		ln, err = tls.Listen("tcp", "127.0.0.1:0", srv.TLSConfig)
-	} else {
-		ln, err = net.Listen("tcp", "127.0.0.1:0")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.addr = ln.Addr().String()
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { srv.Close() })
-	return s
-}
-
-// mailer is an SMTPMailer for this server with scheme smtp or smtps, trusting its certificate.
-func (s *smtpServer) mailer(t *testing.T, scheme string) *SMTPMailer {
-	t.Helper()
-	m, err := NewSMTPMailer(scheme+"://"+s.addr, "sso@example.test", &tls.Config{RootCAs: s.roots, ServerName: "localhost"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func (s *smtpServer) count(messageID string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.received[messageID]
-}
-
-func (s *smtpServer) total() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := 0
-	for _, c := range s.received {
-		n += c
-	}
-	return n
-}
-
-type smtpSession struct {
-	s  *smtpServer
-	to string
-}
-
-func (x *smtpSession) Reset()        {}
-func (x *smtpSession) Logout() error { return nil }
-func (x *smtpSession) Mail(string, *smtp.MailOptions) error {
-	return nil
-}
-
-func (x *smtpSession) Rcpt(to string, _ *smtp.RcptOptions) error {
-	x.s.mu.Lock()
-	defer x.s.mu.Unlock()
-	if err := x.s.refuse[to]; err != nil {
-		return err
-	}
-	x.to = to
-	return nil
-}
-
-func (x *smtpSession) Data(r io.Reader) error {
-	x.s.mu.Lock()
-	hold := x.s.hold
-	x.s.mu.Unlock()
-	if hold != nil {
-		<-hold
-	}
-	header, err := textproto.NewReader(bufio.NewReader(r)).ReadMIMEHeader()
-	if err != nil {
-		return err
-	}
-	_, _ = io.Copy(io.Discard, r)
-	x.s.mu.Lock()
-	defer x.s.mu.Unlock()
-	id := header.Get("Message-Id")
-	x.s.received[id]++
-	x.s.headers[id] = header
-	return nil
-}
-
-// selfSigned makes a certificate for localhost and 127.0.0.1, and a pool that trusts it.
-func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "localhost"},
-		DNSNames: []string{"localhost"}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	roots := x509.NewCertPool()
-	roots.AddCert(leaf)
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, roots
-}
 
 // The mailer speaks SMTP with STARTTLS (or TLS from the start for smtps://), sends Date and the given
 // Message-ID, and tells a permanent refusal (5xx) from one to retry (4xx).
@@ -163,19 +27,19 @@ func TestSMTPMailer(t *testing.T) {
 	for _, scheme := range []string{"smtp", "smtps"} {
 		t.Run(scheme, func(t *testing.T) {
 			t.Parallel()
-			s := newSMTPServer(t, scheme == "smtps")
-			s.refuse["gone@example.test"] = &smtp.SMTPError{Code: 550, Message: "no such user"}
-			s.refuse["busy@example.test"] = &smtp.SMTPError{Code: 451, Message: "try again later"}
-			m := s.mailer(t, scheme)
+			s := storagetest.NewSMTPServer(t, map[string]string{"smtp": storagetest.SMTPStartTLS, "smtps": storagetest.SMTPImplicit}[scheme])
+			s.Refuse("gone@example.test", 550, "no such user")
+			s.Refuse("busy@example.test", 451, "try again later")
+			m := smtpMailer(t, s, scheme)
 			date := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 			err := m.Send(context.Background(), Message{To: "ada@example.test", Subject: "Action Required for Acme",
 				Body: "link\nyour account", MessageID: "s1.7@ssosetup", Date: date})
 			if err != nil {
 				t.Fatal(err)
 			}
-			h := s.headers["<s1.7@ssosetup>"]
-			if s.count("<s1.7@ssosetup>") != 1 || h.Get("Date") != date.Format(time.RFC1123Z) || h.Get("Subject") != "Action Required for Acme" {
-				t.Errorf("received %d, headers %v", s.count("<s1.7@ssosetup>"), h)
+			h := s.Header("<s1.7@ssosetup>")
+			if s.Count("<s1.7@ssosetup>") != 1 || h.Get("Date") != date.Format(time.RFC1123Z) || h.Get("Subject") != "Action Required for Acme" {
+				t.Errorf("received %d, headers %v", s.Count("<s1.7@ssosetup>"), h)
 			}
 			err = m.Send(context.Background(), Message{To: "gone@example.test", Subject: "x", MessageID: "s1.8@ssosetup", Date: date})
 			if err == nil || !IsPermanent(err) || isOutage(err) {
@@ -196,9 +60,7 @@ func TestSMTPMailerRequiresTLSForCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) {
-		return &smtpSession{s: &smtpServer{received: map[string]int{}, headers: map[string]textproto.MIMEHeader{}, refuse: map[string]*smtp.SMTPError{}}}, nil
-	}))
+	srv := smtp.NewServer(smtp.BackendFunc(func(*smtp.Conn) (smtp.Session, error) { return discard{}, nil }))
 	srv.Domain = "localhost" // no TLSConfig: no STARTTLS
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
@@ -218,11 +80,11 @@ func TestSMTPMailerRequiresTLSForCredentials(t *testing.T) {
 func TestLinkEmailsArriveOnce(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	s := newSMTPServer(t, false)
-	s.refuse["gone@example.test"] = &smtp.SMTPError{Code: 550, Message: "no such user"}
-	s.refuse["busy@example.test"] = &smtp.SMTPError{Code: 451, Message: "try again later"}
+	s := storagetest.NewSMTPServer(t, storagetest.SMTPStartTLS)
+	s.Refuse("gone@example.test", 550, "no such user")
+	s.Refuse("busy@example.test", 451, "try again later")
 	cfg := h.workerConfig(10 * time.Millisecond)
-	cfg.Mailer = s.mailer(t, "smtp")
+	cfg.Mailer = smtpMailer(t, s, "smtp")
 	h.worker = New(cfg)
 	org := h.Org("mail", false)
 	admin := h.User("ada")
@@ -238,16 +100,14 @@ func TestLinkEmailsArriveOnce(t *testing.T) {
 		Provider: "okta", SetupID: id})
 
 	mux := h.worker.mux()
-	s.mu.Lock()
-	s.hold = make(chan struct{}) // every sending waits in DATA until all four runs are under way
-	s.mu.Unlock()
+	release := s.Hold() // every sending waits in DATA until all four runs are under way
 	errs := make([]error, 4)
 	var wg sync.WaitGroup
 	for i := range errs {
 		wg.Go(func() { errs[i] = mux.ProcessTask(h.Ctx, task) })
 	}
 	time.Sleep(200 * time.Millisecond)
-	close(s.hold)
+	release()
 	wg.Wait()
 	retried := 0
 	for _, err := range errs {
@@ -261,9 +121,7 @@ func TestLinkEmailsArriveOnce(t *testing.T) {
 	if retried == 0 {
 		t.Error("no run reported the 451 for a retry")
 	}
-	s.mu.Lock()
-	delete(s.refuse, "busy@example.test") // the server takes it now
-	s.mu.Unlock()
+	s.Refuse("busy@example.test", 0, "") // the server takes it now
 	if err := mux.ProcessTask(h.Ctx, task); err != nil {
 		t.Fatalf("the retry: %v", err)
 	}
@@ -273,15 +131,15 @@ func TestLinkEmailsArriveOnce(t *testing.T) {
 
 	for _, to := range []string{"bob", "carol", "dave"} {
 		member := h.QueryInt(`SELECT m.id FROM organization_members m JOIN users u ON u.id = m.user_id WHERE u.username = $1`, to)
-		if n := s.count("<" + id.String() + "." + strconv.FormatInt(member, 10) + "@ssosetup>"); n != 1 {
+		if n := s.Count("<" + id.String() + "." + strconv.FormatInt(member, 10) + "@ssosetup>"); n != 1 {
 			t.Errorf("%s's e-mail arrived %d times, want once", to, n)
 		}
 	}
 	busy := h.QueryInt(`SELECT id FROM organization_members WHERE email = 'busy@example.test'`)
-	if n := s.count("<" + id.String() + "." + strconv.FormatInt(busy, 10) + "@ssosetup>"); n != 1 {
+	if n := s.Count("<" + id.String() + "." + strconv.FormatInt(busy, 10) + "@ssosetup>"); n != 1 {
 		t.Errorf("the e-mail refused with 451 arrived %d times after its retry, want once", n)
 	}
-	if n := s.total(); n != 4 {
+	if n := total(s); n != 4 {
 		t.Errorf("the server received %d messages, want 4", n)
 	}
 	var refused string
@@ -298,9 +156,9 @@ func TestLinkEmailsArriveOnce(t *testing.T) {
 func TestUnsentEmailIsSentAfterItsTaskWasArchived(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
-	s := newSMTPServer(t, false)
+	s := storagetest.NewSMTPServer(t, storagetest.SMTPStartTLS)
 	cfg := h.workerConfig(10 * time.Millisecond)
-	cfg.Mailer = s.mailer(t, "smtp")
+	cfg.Mailer = smtpMailer(t, s, "smtp")
 	cfg.ReconcileIdle = time.Millisecond
 	h.worker = New(cfg)
 	org := h.Org("late", false)
@@ -330,7 +188,7 @@ func TestUnsentEmailIsSentAfterItsTaskWasArchived(t *testing.T) {
 	if err := h.worker.mux().ProcessTask(h.Ctx, asynq.NewTask(pending[0].Type, pending[0].Payload)); err != nil {
 		t.Fatal(err)
 	}
-	if n := s.total(); n != 1 {
+	if n := total(s); n != 1 {
 		t.Errorf("the server received %d messages, want bob's", n)
 	}
 	if _, err := h.worker.recon.round(h.Ctx); err != nil {
@@ -339,4 +197,35 @@ func TestUnsentEmailIsSentAfterItsTaskWasArchived(t *testing.T) {
 	if again, _ := h.inspector.ListPendingTasks(tasks.QueueSide); len(again) != 1 {
 		t.Errorf("%d e-mail tasks pending after the e-mail went, want no new one", len(again))
 	}
+}
+
+// smtpMailer is an SMTPMailer for s with scheme smtp or smtps, trusting its certificate.
+func smtpMailer(t *testing.T, s *storagetest.SMTPServer, scheme string) *SMTPMailer {
+	t.Helper()
+	m, err := NewSMTPMailer(scheme+"://"+s.Addr, "sso@example.test", &tls.Config{RootCAs: s.Roots, ServerName: "localhost"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// total is how many messages s accepted.
+func total(s *storagetest.SMTPServer) int {
+	n := 0
+	for _, c := range s.Received() {
+		n += c
+	}
+	return n
+}
+
+// discard is an SMTP session that accepts and forgets everything.
+type discard struct{}
+
+func (discard) Reset()                               {}
+func (discard) Logout() error                        { return nil }
+func (discard) Mail(string, *smtp.MailOptions) error { return nil }
+func (discard) Rcpt(string, *smtp.RcptOptions) error { return nil }
+func (discard) Data(r io.Reader) error {
+	_, err := io.Copy(io.Discard, r)
+	return err
 }
