@@ -1,7 +1,6 @@
 package api_test
 
 import (
-	"context"
 	"fmt"
 	"net/http/httptest"
 	"strings"
@@ -18,6 +17,7 @@ import (
 	"github.com/ssosetup/ssosetup/storage/postgres"
 	"github.com/ssosetup/ssosetup/storage/storagetest"
 	"github.com/ssosetup/ssosetup/worker"
+	"github.com/ssosetup/ssosetup/worker/workertest"
 )
 
 // 300 setups submitted in one batch request run on the bulk queue and share ClickHouse INSERTs: at least 20
@@ -34,17 +34,8 @@ func TestBatchSharesInserts(t *testing.T) {
 	client := asynq.NewClient(opt)
 	defer client.Close()
 	metrics := worker.NewMetrics(prometheus.NewRegistry())
-	w := worker.New(worker.Config{Redis: opt, Store: store, Events: clickhouse.NewEvents(ch), Logger: storagetest.Logger(t),
+	workertest.Run(t, worker.Config{Redis: opt, Store: store, Events: clickhouse.NewEvents(ch), Logger: storagetest.Logger(t),
 		Concurrency: 64, Metrics: metrics})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-	}()
 	srv := httptest.NewServer(api.Handler(api.Config{Submitter: enqueue.New(store, client), Store: store,
 		Logger: storagetest.Logger(t), Token: token}))
 	defer srv.Close()

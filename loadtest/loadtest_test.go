@@ -16,6 +16,7 @@ import (
 	"github.com/ssosetup/ssosetup/storage/postgres"
 	"github.com/ssosetup/ssosetup/storage/storagetest"
 	"github.com/ssosetup/ssosetup/worker"
+	"github.com/ssosetup/ssosetup/worker/workertest"
 )
 
 func TestLoadTestEndToEnd(t *testing.T) {
@@ -38,18 +39,9 @@ func TestLoadTestEndToEnd(t *testing.T) {
 	metrics := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	defer metrics.Close()
 	cfg.Metrics = []string{metrics.URL}
-	w := worker.New(worker.Config{Redis: opt, Store: postgres.NewStore(pool), Events: clickhouse.NewEvents(ch),
+	workertest.Run(t, worker.Config{Redis: opt, Store: postgres.NewStore(pool), Events: clickhouse.NewEvents(ch),
 		Logger: storagetest.Logger(t), Concurrency: 32, PollInterval: 10 * time.Millisecond,
 		EventBatchBulkDelay: 200 * time.Millisecond, Metrics: worker.NewMetrics(reg)})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-	}()
 	time.Sleep(200 * time.Millisecond) // let the worker register with Redis
 
 	rep, err := loadtest.Run(context.Background(), cfg)

@@ -18,6 +18,7 @@ import (
 	"github.com/ssosetup/ssosetup/storage/postgres"
 	"github.com/ssosetup/ssosetup/storage/storagetest"
 	"github.com/ssosetup/ssosetup/worker"
+	"github.com/ssosetup/ssosetup/worker/workertest"
 )
 
 // TestEnqueueAndStatusCommands drives the CLI against a real API and worker: a setup that succeeds exits 0,
@@ -35,17 +36,9 @@ func TestEnqueueAndStatusCommands(t *testing.T) {
 	srv := httptest.NewServer(api.Handler(api.Config{Submitter: enqueue.New(store, client), Store: store,
 		Logger: storagetest.Logger(t), Token: "cli-token"}))
 	defer srv.Close()
-	w := worker.New(worker.Config{Redis: opt, Store: store, Events: clickhouse.NewEvents(ch), Logger: storagetest.Logger(t),
+	workertest.Run(t, worker.Config{Redis: opt, Store: store, Events: clickhouse.NewEvents(ch), Logger: storagetest.Logger(t),
 		PollInterval: 10 * time.Millisecond})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- w.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("worker: %v", err)
-		}
-	}()
+	ctx := context.Background()
 
 	var org, user int64
 	if err := pool.QueryRow(ctx, `WITH o AS (INSERT INTO organizations (slug, name) VALUES ('cli', 'CLI') RETURNING id),
