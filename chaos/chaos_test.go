@@ -87,8 +87,10 @@ func TestSIGTERMDuringLoad(t *testing.T) {
 	e.settle(ids, 4*time.Minute)
 }
 
-// Every setup's link e-mail reaches the SMTP server exactly once although a worker is killed while sending
-// and the server refuses every message for a while (SPEC §4).
+// Every setup's link e-mail reaches the SMTP server although a worker is killed while sending and the server
+// refuses every message for a while (SPEC §4), and only once — but for an e-mail the killed worker was
+// sending at the instant of the kill: the server may have accepted it just before the worker could record
+// that, and no sender can tell. Such an e-mail goes again with the same Message-ID; the test counts them.
 func TestEmailsOnceAcrossKillAndSMTPOutage(t *testing.T) {
 	s := storagetest.NewSMTPServer(t, storagetest.SMTPPlain)
 	e := newEnv(t, "SMTP_URL=smtp://"+s.Addr)
@@ -97,7 +99,23 @@ func TestEmailsOnceAcrossKillAndSMTPOutage(t *testing.T) {
 	e.waitFor("e-mails on their way", time.Minute, func() bool { return total(s) >= 20 })
 	e.kill(w)
 	s.Down()
-	t.Logf("kill -9 with %d e-mails received; SMTP down", total(s))
+	inDoubt := map[string]bool{} // Message-IDs of the e-mails the killed worker had claimed and not recorded sent
+	rows, err := e.pool.Query(e.ctx, `SELECT '<' || setup_id || '.' || member_id || '@ssosetup>' FROM outbound_emails
+		WHERE claimed_at IS NOT NULL AND sent_at IS NULL`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		inDoubt[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("kill -9 with %d e-mails received and %d being sent; SMTP down", total(s), len(inDoubt))
 	e.startWorker()
 	time.Sleep(5 * time.Second) // the new worker's sends meet the outage
 	if n := e.count(`SELECT count(*) FROM outbound_emails WHERE sent_at IS NULL`); n == 0 {
@@ -110,16 +128,21 @@ func TestEmailsOnceAcrossKillAndSMTPOutage(t *testing.T) {
 		return e.count(`SELECT count(*) FROM outbound_emails WHERE sent_at IS NULL`) == 0
 	})
 	received := s.Received()
+	twice := 0
 	for id, n := range received {
-		if n != 1 {
-			t.Errorf("message %s received %d times", id, n)
+		switch {
+		case n == 2 && inDoubt[id]:
+			twice++
+		case n != 1:
+			t.Errorf("message %s received %d times (being sent at the kill: %v)", id, n, inDoubt[id])
 		}
 	}
+	t.Logf("%d of the %d e-mails being sent at the kill were received twice, with the same Message-ID", twice, len(inDoubt))
 	if sent := e.count(`SELECT count(*) FROM outbound_emails WHERE sent_at IS NOT NULL`); int64(len(received)) != sent || sent != int64(len(ids)) {
 		t.Errorf("%d distinct messages received, %d e-mails recorded sent, %d setups (one unlinked member each)",
 			len(received), sent, len(ids))
 	} else {
-		t.Logf("%d e-mails, each received once", sent)
+		t.Logf("%d e-mails recorded sent, %d distinct messages received", sent, len(received))
 	}
 }
 

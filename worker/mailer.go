@@ -88,7 +88,12 @@ func (m *SMTPMailer) Send(ctx context.Context, msg Message) error {
 		conn.Close()
 		return err
 	}
-	defer c.Close()
+	accepted := false
+	defer func() {
+		if !accepted {
+			c.Close()
+		}
+	}()
 	if !m.implicit {
 		if ok, _ := c.Extension("STARTTLS"); ok {
 			if err := c.StartTLS(m.tlsConfig); err != nil {
@@ -123,6 +128,13 @@ func (m *SMTPMailer) Send(ctx context.Context, msg Message) error {
 	if err := wc.Close(); err != nil {
 		return err
 	}
-	_ = c.Quit() // the server has accepted the message: a failed goodbye must not make it send again
+	// The server has accepted the message. Say goodbye in the background, so that the caller records it as
+	// sent at once: a crash between the server's acceptance and that record is the one way a message can go
+	// twice (with the same Message-ID), and the goodbye would only widen it.
+	accepted = true
+	go func() {
+		_ = c.Quit()
+		c.Close()
+	}()
 	return nil
 }

@@ -63,8 +63,9 @@ func (s *Store) RecordMissingLinkEmails(ctx context.Context, req MissingLinkEmai
 	return out, err
 }
 
-// emailClaimTimeout is how long a claim holds: the e-mail task's timeout, after which its run is dead.
-const emailClaimTimeout = "2 minutes"
+// emailClaimTimeout is how long a claim holds: longer than one sending can take (a 10 s dial and a 30 s
+// conversation, worker/mailer.go), after which the run that claimed it is dead and another may send it.
+const emailClaimTimeout = "1 minute"
 
 // ClaimEmail claims an unsent e-mail for one sending, so that concurrent runs of the e-mail task never both
 // send it (SPEC §4); false when it is sent, refused for good, or claimed by a run that is still alive.

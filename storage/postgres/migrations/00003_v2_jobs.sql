@@ -22,7 +22,7 @@ CREATE UNIQUE INDEX audit_log_entries_setup_event_key ON audit_log_entries (setu
     WHERE setup_id IS NOT NULL;
 
 -- An e-mail is claimed before it is sent, so that two runs of the e-mail task never both send it; a claim
--- older than the task's timeout belongs to a run that died, and may be taken over.
+-- older than a sending can take belongs to a run that died, and may be taken over.
 ALTER TABLE outbound_emails ADD COLUMN claimed_at timestamptz;
 -- The reconciler finds e-mails still to send (their task gave up, or was lost) without a scan.
 CREATE INDEX outbound_emails_unsent_idx ON outbound_emails (created_at) WHERE sent_at IS NULL AND error IS NULL;
