@@ -16,16 +16,18 @@ const usage = `usage: ssosetup <command> [flags]
 
 commands:
   migrate                 apply the Postgres and ClickHouse schemas (idempotent)
-  worker                  run the stage handlers, side tasks and signal forwarder
-  serve [--insecure-dev]  run the HTTP API, the dashboard and /metrics
+  worker                  run the stage handlers, side tasks, signal forwarder, reconciler and orphan
+                          finder (/healthz and /metrics on WORKER_LISTEN when set)
+  serve [--insecure-dev]  run the HTTP API, the dashboard and /metrics (--insecure-dev: no token, loopback only)
   run [--insecure-dev]    migrate, then worker and serve in one process
   enqueue [-f FILE] [--wait] [--idempotency-key K]
                           submit a job (JSON, stdin by default) through the API; print its id,
                           or with --wait its final status (exit 1 when it failed)
   status ID               print a job's status document
-  loadtest [--orgs N] [--members M] [--baseline] [--json] [--api]
+  loadtest [--orgs N] [--members M] [--baseline] [--json] [--api] [--metrics URL,...]
                           push bulk setups and links through the running workers and report
-  healthcheck             exit 0 when the local API answers /healthz (for container probes)
+  healthcheck             exit 0 when the local listener answers /healthz (WORKER_LISTEN, else
+                          SSOSETUP_LISTEN; for container probes)
 `
 
 // errUsage makes main print the usage and exit 2.
