@@ -22,7 +22,7 @@ commands:
   run [--insecure-dev]    migrate, then worker and serve in one process
   enqueue [-f FILE] [--wait] [--idempotency-key K]
                           submit a job (JSON, stdin by default) through the API; print its id,
-                          or with --wait its final status (exit 1 when it failed)
+                          or with --wait its final status (exit 1 when it failed or was cancelled)
   status ID               print a job's status document
   loadtest [--orgs N] [--members M] [--baseline] [--json] [--api] [--metrics URL,...]
                           push bulk setups and links through the running workers and report

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -118,7 +119,7 @@ func stageDone(j ssosetup.Job, recorded bool) error {
 	switch {
 	case recorded:
 		return ssosetup.ErrStageDone
-	case j.Status != ssosetup.StatusQueued && j.Status != ssosetup.StatusRunning:
+	case ssosetup.IsFinished(j.Status):
 		return ssosetup.ErrJobFinished
 	}
 	return nil
@@ -212,7 +213,7 @@ const jobStateSQL = `
 
 // queueJobRead queues the read of a job, with whether stage is recorded, into out.Job, out.NextRecorded and
 // recorded; storage's ErrNotFound when there is no such job.
-func queueJobRead(b *pgx.Batch, id any, stage string, out *ssosetup.Outcome, recorded *bool) {
+func queueJobRead(b *pgx.Batch, id uuid.UUID, stage string, out *ssosetup.Outcome, recorded *bool) {
 	b.Queue(jobStateSQL, id, stage, ssosetup.NextStage(stage)).QueryRow(func(row pgx.Row) error {
 		j := &out.Job
 		var request, messages []byte
