@@ -22,6 +22,7 @@ type Job struct {
 	OrganizationID int64
 	OrgSlug        string
 	AuthProviderID int64
+	Provider       string // the organization's provider key, as start found it
 	IdentityID     int64
 	MemberID       int64
 	InviteMemberID int64 // the approved invite new_membership handed to accept_invite
@@ -40,10 +41,11 @@ func (j *Job) AddMessage(m string) {
 	j.Messages = append(j.Messages, m)
 }
 
-// ProviderKey is the provider the request names, or "".
+// ProviderKey is the organization's provider key: the one start found, else (a job started before start
+// kept it) the one the request names, or "".
 func (j *Job) ProviderKey() string {
-	if j.Request.Provider == nil {
-		return ""
+	if j.Provider != "" || j.Request.Provider == nil {
+		return j.Provider
 	}
 	return j.Request.Provider.Key
 }

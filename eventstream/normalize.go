@@ -3,11 +3,11 @@ package eventstream
 import (
 	"encoding/json"
 	"math"
-	"regexp"
-	"sort"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -16,11 +16,12 @@ import (
 // Limits of SPEC §3.6.
 const (
 	maxMessage     = 8192
-	maxLogger      = 64
-	maxRelease     = 200
-	maxEnvironment = 64
+	maxLogger      = 64  // characters
+	maxRelease     = 200 // bytes, as Sentry's Release.version column
+	maxEnvironment = 64  // characters
 	maxTagKey      = 32
 	maxTagValue    = 200
+	maxUserField   = 128
 	maxObjectBytes = 16 << 10
 	maxFuture      = 60 * time.Second
 	maxPast        = 30 * 24 * time.Hour
@@ -34,13 +35,13 @@ var (
 		"fatal": "fatal", "critical": "fatal", "error": "error", "warning": "warning", "warn": "warning",
 		"info": "info", "log": "info", "debug": "debug",
 	}
-	platforms = map[string]bool{
+	// pythonLevels are the numeric levels of Python's logging module, which Sentry accepts.
+	pythonLevels = map[float64]string{10: "debug", 20: "info", 30: "warning", 40: "error", 50: "fatal"}
+	platforms    = map[string]bool{
 		"as3": true, "c": true, "cfml": true, "cocoa": true, "csharp": true, "elixir": true, "go": true,
 		"groovy": true, "haskell": true, "java": true, "javascript": true, "native": true, "node": true,
 		"objc": true, "other": true, "perl": true, "php": true, "python": true, "ruby": true,
 	}
-	tagKeyPattern = regexp.MustCompile(`^[a-zA-Z0-9_.:-]+$`)
-	hexDigits     = regexp.MustCompile(`^[0-9a-fA-F]{32}$`)
 )
 
 // EventError records a value the normalizer dropped or changed.
@@ -117,14 +118,14 @@ func normalize(j Job, raw map[string]any) Event {
 	n.Level = level(raw["level"], errs)
 	n.Platform = platform(raw["platform"], errs)
 	n.Message = message(raw["message"], errs)
-	n.Logger = boundedString(raw, "logger", maxLogger, errs)
-	n.Release = validName(raw, "release", maxRelease, true, errs)
-	n.Environment = validName(raw, "environment", maxEnvironment, false, errs)
+	n.Logger = logger(raw["logger"], errs)
+	n.Release = release(raw["release"], errs)
+	n.Environment = environment(raw["environment"], errs)
 	n.User = user(raw["user"], j, errs)
 	n.Contexts = object(raw, "contexts", errs)
 	n.Extra = object(raw, "extra", errs)
 	n.Tags = tags(raw["tags"], errs)
-	n.Tags = derivedTags(n)
+	n.Tags = finalTags(n, errs)
 
 	data, _ := json.Marshal(n) // only JSON-decoded values: cannot fail
 	contexts, _ := json.Marshal(nonNilMap(n.Contexts))
@@ -164,12 +165,12 @@ func carriedErrors(v any) []EventError {
 	return out
 }
 
+// eventID accepts the forms Relay's UUID parser does: 32 hex digits plain, or dashed 8-4-4-4-12, in braces
+// or after urn:uuid:, in any case. uuid.Parse takes exactly these and checks where the dashes are.
 func eventID(v any, setupID uuid.UUID, errs *[]EventError) string {
 	if s, ok := v.(string); ok {
-		if hex := strings.ReplaceAll(s, "-", ""); hexDigits.MatchString(hex) && (len(s) == 32 || len(s) == 36) {
-			if id, err := uuid.Parse(strings.ToLower(hex)); err == nil {
-				return id.String()
-			}
+		if id, err := uuid.Parse(s); err == nil {
+			return id.String()
 		}
 	}
 	if v != nil {
@@ -178,29 +179,49 @@ func eventID(v any, setupID uuid.UUID, errs *[]EventError) string {
 	return uuid.NewSHA1(eventIDNamespace, setupID[:]).String()
 }
 
+// timestampLayouts are the accepted textual forms: RFC 3339, and ISO 8601 without a zone, taken as UTC.
+// Fractional seconds are optional in both.
+var timestampLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05"}
+
+// timestamp is the event's time, clamped to the window Sentry keeps: a time more than 60 s after the receive
+// time or more than 30 days before it is replaced by the receive time, with an error. A number is Unix
+// seconds, compared before it becomes a time so that any number (1700000000000 is a millisecond timestamp,
+// far in the future) lands in the window or outside it, never in an overflow.
 func timestamp(v any, received time.Time, errs *[]EventError) time.Time {
 	var ts time.Time
 	switch t := v.(type) {
 	case nil:
 		return received
 	case string:
-		p, err := time.Parse(time.RFC3339Nano, t)
+		var err error
+		for _, layout := range timestampLayouts {
+			if ts, err = time.Parse(layout, t); err == nil {
+				break
+			}
+		}
 		if err != nil {
 			addError(errs, "invalid_data", "timestamp", v)
 			return received
 		}
-		ts = p
 	case float64:
-		if math.IsNaN(t) || math.IsInf(t, 0) || t < 0 || t > 1e11 {
+		r := float64(received.Unix())
+		switch {
+		case math.IsNaN(t):
 			addError(errs, "invalid_data", "timestamp", v)
 			return received
+		case t > r+maxFuture.Seconds():
+			addError(errs, "future_timestamp", "timestamp", v)
+			return received
+		case t < r-maxPast.Seconds():
+			addError(errs, "past_timestamp", "timestamp", v)
+			return received
 		}
-		ts = time.Unix(int64(t), 0)
+		sec, frac := math.Modf(t)
+		ts = time.Unix(int64(sec), int64(frac*1e9))
 	default:
 		addError(errs, "invalid_data", "timestamp", v)
 		return received
 	}
-	ts = ts.UTC().Truncate(time.Second)
 	switch {
 	case ts.After(received.Add(maxFuture)):
 		addError(errs, "future_timestamp", "timestamp", v)
@@ -209,16 +230,21 @@ func timestamp(v any, received time.Time, errs *[]EventError) time.Time {
 		addError(errs, "past_timestamp", "timestamp", v)
 		return received
 	}
-	return ts
+	return ts.UTC().Truncate(time.Second)
 }
 
 func level(v any, errs *[]EventError) string {
-	if v == nil {
+	switch x := v.(type) {
+	case nil:
 		return "error"
-	}
-	s, _ := v.(string)
-	if l, ok := levelAliases[strings.ToLower(strings.TrimSpace(s))]; ok {
-		return l
+	case string:
+		if l, ok := levelAliases[strings.ToLower(strings.TrimSpace(x))]; ok {
+			return l
+		}
+	case float64:
+		if l, ok := pythonLevels[x]; ok {
+			return l
+		}
 	}
 	addError(errs, "invalid_data", "level", v)
 	return "error"
@@ -252,6 +278,24 @@ func message(v any, errs *[]EventError) string {
 	return s
 }
 
+// logger is cut to 64 characters, as Relay trims it.
+func logger(v any, errs *[]EventError) string {
+	if v == nil {
+		return ""
+	}
+	s, ok := v.(string)
+	if !ok {
+		addError(errs, "invalid_data", "logger", v)
+		return ""
+	}
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if utf8.RuneCountInString(s) > maxLogger {
+		addError(errs, "value_too_long", "logger", nil)
+		s = string([]rune(s)[:maxLogger])
+	}
+	return s
+}
+
 // boundedString returns a string field at most max characters long; anything else is dropped.
 func boundedString(raw map[string]any, name string, max int, errs *[]EventError) string {
 	v, present := raw[name]
@@ -266,24 +310,52 @@ func boundedString(raw map[string]any, name string, max int, errs *[]EventError)
 	return s
 }
 
-// validName validates a release or an environment; an invalid one is dropped.
-func validName(raw map[string]any, name string, max int, isRelease bool, errs *[]EventError) string {
-	v, present := raw[name]
-	if !present || v == nil {
+// release follows Sentry's Release.is_valid_version: trimmed first, then refused when empty, ".", "..",
+// "latest" (any case), longer than 200 bytes, or holding a control character, "/" or "\".
+func release(v any, errs *[]EventError) string {
+	var s string
+	switch x := v.(type) {
+	case nil:
 		return ""
+	case string:
+		s = strings.TrimSpace(x)
+	case float64:
+		s = strconv.FormatFloat(x, 'f', -1, 64)
 	}
-	s, ok := v.(string)
-	bad := !ok || !utf8.ValidString(s) || utf8.RuneCountInString(s) > max || strings.ContainsAny(s, "\n\t/")
-	if ok && isRelease {
-		bad = bad || strings.TrimSpace(s) == "" || s == "." || s == ".." || strings.EqualFold(s, "latest")
-	}
-	if bad {
-		addError(errs, "invalid_data", name, v)
+	if s == "" || s == "." || s == ".." || strings.EqualFold(s, "latest") || len(s) > maxRelease ||
+		!utf8.ValidString(s) || hasControl(s) || strings.ContainsAny(s, `/\`) {
+		addError(errs, "invalid_data", "release", v)
 		return ""
 	}
 	return s
 }
 
+// environment follows Relay's validate_environment: trimmed (blank means none, which is no error), then
+// refused when longer than 64 characters, holding a control character or "/", or equal to ".", ".." or
+// "none" (any case).
+func environment(v any, errs *[]EventError) string {
+	if v == nil {
+		return ""
+	}
+	s, ok := v.(string)
+	s = strings.TrimSpace(s)
+	if ok && s == "" {
+		return ""
+	}
+	if !ok || !utf8.ValidString(s) || utf8.RuneCountInString(s) > maxEnvironment || hasControl(s) ||
+		strings.Contains(s, "/") || s == "." || s == ".." || strings.EqualFold(s, "none") {
+		addError(errs, "invalid_data", "environment", v)
+		return ""
+	}
+	return s
+}
+
+func hasControl(s string) bool {
+	return strings.ContainsFunc(s, unicode.IsControl)
+}
+
+// user keeps the event's user's id, email, username and a valid IP address; without a user, the event is
+// the acting user's.
 func user(v any, j Job, errs *[]EventError) map[string]any {
 	m, ok := v.(map[string]any)
 	if !ok {
@@ -298,119 +370,47 @@ func user(v any, j Job, errs *[]EventError) map[string]any {
 	}
 	out := map[string]any{}
 	for _, k := range []string{"id", "email", "username", "ip_address"} {
+		var s string
 		switch x := m[k].(type) {
 		case nil:
+			continue
 		case string:
-			if x != "" && utf8.RuneCountInString(x) <= 128 {
-				out[k] = x
-			} else if x != "" {
-				addError(errs, "invalid_data", "user."+k, x)
-			}
+			s = x
 		case float64:
-			out[k] = strconv.FormatFloat(x, 'f', -1, 64)
-		default:
-			addError(errs, "invalid_data", "user."+k, x)
+			s = strconv.FormatFloat(x, 'f', -1, 64)
+		}
+		valid := s != "" && utf8.RuneCountInString(s) <= maxUserField
+		if k == "ip_address" && valid {
+			addr, err := netip.ParseAddr(s)
+			valid = err == nil && addr.Zone() == ""
+		}
+		switch {
+		case valid:
+			out[k] = s
+		case s != "" || m[k] != "":
+			addError(errs, "invalid_data", "user."+k, m[k])
 		}
 	}
 	return out
 }
 
+// object returns contexts or extra, scrubbed, when it is an object of at most 16 KiB as JSON.
 func object(raw map[string]any, name string, errs *[]EventError) map[string]any {
 	v, present := raw[name]
 	if !present || v == nil {
 		return nil
 	}
 	m, ok := v.(map[string]any)
-	if b, _ := json.Marshal(v); !ok || len(b) > maxObjectBytes {
+	if !ok {
+		addError(errs, "invalid_data", name, nil)
+		return nil
+	}
+	scrub(m)
+	if b, _ := json.Marshal(m); len(b) > maxObjectBytes {
 		addError(errs, "invalid_data", name, nil)
 		return nil
 	}
 	return m
-}
-
-// tags accepts an object or a list of [key, value] pairs and returns the valid pairs; the last value of a
-// repeated key wins.
-func tags(v any, errs *[]EventError) [][2]string {
-	var pairs [][2]any
-	switch t := v.(type) {
-	case nil:
-	case map[string]any:
-		for k, val := range t {
-			pairs = append(pairs, [2]any{k, val})
-		}
-		sort.Slice(pairs, func(a, b int) bool { return pairs[a][0].(string) < pairs[b][0].(string) })
-	case []any:
-		for _, p := range t {
-			if kv, ok := p.([]any); ok && len(kv) == 2 {
-				pairs = append(pairs, [2]any{kv[0], kv[1]})
-			} else {
-				addError(errs, "invalid_data", "tags", p)
-			}
-		}
-	default:
-		addError(errs, "invalid_data", "tags", v)
-	}
-	set := map[string]string{}
-	for _, p := range pairs {
-		k, kok := p[0].(string)
-		val, vok := tagValue(p[1])
-		if !kok || !vok || len(k) > maxTagKey || !tagKeyPattern.MatchString(k) {
-			addError(errs, "invalid_data", "tags", []any{p[0], p[1]})
-			continue
-		}
-		set[k] = val
-	}
-	return sortedTags(set)
-}
-
-func tagValue(v any) (string, bool) {
-	var s string
-	switch x := v.(type) {
-	case string:
-		s = x
-	case float64:
-		s = strconv.FormatFloat(x, 'f', -1, 64)
-	case bool:
-		s = strconv.FormatBool(x)
-	default:
-		return "", false
-	}
-	ok := s != "" && utf8.ValidString(s) && utf8.RuneCountInString(s) <= maxTagValue && !strings.ContainsAny(s, "\r\n")
-	return s, ok
-}
-
-// derivedTags sets the tags the worker derives from the event's fields; a raw release tag is removed.
-func derivedTags(n normalized) [][2]string {
-	set := map[string]string{}
-	for _, t := range n.Tags {
-		set[t[0]] = t[1]
-	}
-	delete(set, "release")
-	delete(set, "sentry:release")
-	delete(set, "environment")
-	delete(set, "sentry:user")
-	set["level"] = n.Level
-	if n.Environment != "" {
-		set["environment"] = n.Environment
-	}
-	if n.Release != "" {
-		set["sentry:release"] = n.Release
-	}
-	if id, _ := n.User["id"].(string); id != "" {
-		set["sentry:user"] = "id:" + id
-	} else if email, _ := n.User["email"].(string); email != "" {
-		set["sentry:user"] = "email:" + email
-	}
-	return sortedTags(set)
-}
-
-func sortedTags(set map[string]string) [][2]string {
-	out := make([][2]string, 0, len(set))
-	for k, v := range set {
-		out = append(out, [2]string{k, v})
-	}
-	sort.Slice(out, func(a, b int) bool { return out[a][0] < out[b][0] })
-	return out
 }
 
 func nonNilMap(m map[string]any) map[string]any {

@@ -16,6 +16,7 @@ import (
 func (w *Worker) mux() *asynq.ServeMux {
 	mux := asynq.NewServeMux()
 	mux.Use(w.trackTasks)
+	mux.Use(w.cfg.Middleware...)
 	for _, name := range ssosetup.Stages {
 		mux.Handle(tasks.StageType(name), w.stage(name))
 	}

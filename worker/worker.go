@@ -52,6 +52,9 @@ type Config struct {
 	// EventInsertTimeout bounds one ClickHouse INSERT of the event batcher, well under a task's timeout so
 	// that a hanging ClickHouse fails the batch's tasks (they retry) instead of timing them out; default 10 s.
 	EventInsertTimeout time.Duration
+	// Middleware wraps every task's handler, inside the worker's own (outermost first), as asynq's
+	// ServeMux.Use does.
+	Middleware []asynq.MiddlewareFunc
 }
 
 func (c *Config) setDefaults() {

@@ -23,7 +23,7 @@ var specColumns = map[string][]string{
 	"releases":             {"id", "organization_id", "version", "created_at"},
 	"environments":         {"id", "organization_id", "name", "created_at"},
 	"release_environments": {"id", "organization_id", "release_id", "environment_id", "first_seen", "last_seen"},
-	"setups":               {"id", "flow", "organization_id", "user_id", "status", "stage", "error_code", "error_message", "result", "idempotency_key", "created_at", "updated_at", "finished_at", "retries", "cancel_requested"},
+	"setups":               {"id", "flow", "organization_id", "user_id", "status", "stage", "error_code", "error_message", "result", "idempotency_key", "created_at", "updated_at", "finished_at", "retries", "cancel_requested", "provider_key"},
 	"setup_stages":         {"setup_id", "stage", "status", "attempts", "detail", "started_at", "finished_at"},
 	"signals":              {"id", "setup_id", "name", "organization_id", "args", "created_at", "delivered_at"},
 	"feature_adoptions":    {"organization_id", "feature", "complete"},

@@ -21,7 +21,8 @@ func saveEvent(_ context.Context, tx *stageTx, j *ssosetup.Job) (string, string,
 
 // upsertReleaseEnvironment queues the release and environment an event names: first_seen once, last_seen
 // bumped only when it is more than a minute older than the event (Sentry's rule), which spares hot rows a
-// write per event. Idempotent and safe under concurrency; a blank release or environment is skipped.
+// write per event. A release without an environment pairs with the environment named "" (empty), as in
+// Sentry; an environment without a release gets its row alone. Idempotent and safe under concurrency.
 func upsertReleaseEnvironment(tx *stageTx, org int64, release, environment string, seen time.Time) {
 	if release == "" && environment == "" {
 		return
@@ -33,7 +34,7 @@ func upsertReleaseEnvironment(tx *stageTx, org int64, release, environment strin
 			INSERT INTO releases (organization_id, version) SELECT $1, $2 WHERE $2 <> ''
 			ON CONFLICT (organization_id, version) DO UPDATE SET version = excluded.version RETURNING id
 		), env AS (
-			INSERT INTO environments (organization_id, name) SELECT $1, $3 WHERE $3 <> ''
+			INSERT INTO environments (organization_id, name) SELECT $1, $3 WHERE $3 <> '' OR $2 <> ''
 			ON CONFLICT (organization_id, name) DO UPDATE SET name = excluded.name RETURNING id
 		)
 		INSERT INTO release_environments (organization_id, release_id, environment_id, first_seen, last_seen)

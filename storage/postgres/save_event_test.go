@@ -32,7 +32,8 @@ func (d *db) saveEventJob(org, user int64, release, environment string, at time.
 }
 
 // Sentry's adjacent models: first_seen is kept, last_seen moves only when more than a minute older than the
-// event, and a release or environment alone gets its row without a pairing.
+// event, a release alone pairs with the environment "", and an environment alone gets its row without a
+// pairing.
 func TestSaveEventReleaseEnvironment(t *testing.T) {
 	t.Parallel()
 	d := newDB(t)
@@ -50,9 +51,11 @@ func TestSaveEventReleaseEnvironment(t *testing.T) {
 		first, last time.Time
 	}{
 		{t0, t0, t0},
-		{t0.Add(60 * time.Second), t0, t0}, // exactly a minute newer: no write
-		{t0.Add(90 * time.Second), t0, t0.Add(90 * time.Second)}, // more than a minute: bumped
-		{t0.Add(-time.Hour), t0, t0.Add(90 * time.Second)},       // older events never move it back
+		{t0.Add(60 * time.Second), t0, t0},                        // exactly a minute newer: no write
+		{t0.Add(61 * time.Second), t0, t0.Add(61 * time.Second)},  // more than a minute: bumped
+		{t0.Add(121 * time.Second), t0, t0.Add(61 * time.Second)}, // a minute after the bump: no write
+		{t0.Add(122 * time.Second), t0, t0.Add(122 * time.Second)},
+		{t0.Add(-time.Hour), t0, t0.Add(122 * time.Second)}, // older events never move it back
 	} {
 		id := d.saveEventJob(org, user, "web@1", "production", step.at)
 		out, err := d.run(ssosetup.StageSaveEvent, id)
@@ -86,7 +89,12 @@ func TestSaveEventReleaseEnvironment(t *testing.T) {
 	var releases, environments, pairs int
 	d.Scan(`SELECT (SELECT count(*) FROM releases), (SELECT count(*) FROM environments),
 		(SELECT count(*) FROM release_environments)`, nil, &releases, &environments, &pairs)
-	if releases != 3 || environments != 3 || pairs != 2 {
-		t.Errorf("%d releases, %d environments, %d pairs; want 3, 3, 2", releases, environments, pairs)
+	// web@2 came without an environment: as in Sentry, it pairs with the environment named "".
+	if releases != 3 || environments != 4 || pairs != 3 {
+		t.Errorf("%d releases, %d environments, %d pairs; want 3, 4 (one named \"\"), 3", releases, environments, pairs)
+	}
+	if n := d.QueryInt(`SELECT count(*) FROM release_environments re JOIN releases r ON r.id = re.release_id
+		JOIN environments e ON e.id = re.environment_id WHERE r.version = 'web@2' AND e.name = ''`); n != 1 {
+		t.Errorf("web@2 has %d pairings with the empty environment, want 1", n)
 	}
 }

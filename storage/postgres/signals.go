@@ -90,11 +90,14 @@ func receive(b *pgx.Batch, name string, org int64, args map[string]any) error {
 		if err != nil {
 			return err
 		}
-		// The first member to join completes the task; later ones leave it as it is, as in Sentry.
+		// As Sentry's record_member_joined: a pending task is completed by the member who joined, an absent
+		// one is created complete, a complete one is left as it is.
 		b.Queue(`
 			INSERT INTO onboarding_tasks (organization_id, task, status, data)
 			VALUES ($1, 'invite_member', 'complete', $2)
-			ON CONFLICT (organization_id, task) DO NOTHING`, org, data)
+			ON CONFLICT (organization_id, task) DO UPDATE
+				SET status = 'complete', data = excluded.data, date_completed = now()
+				WHERE onboarding_tasks.status = 'pending'`, org, data)
 		return nil
 	default:
 		return fmt.Errorf("unknown signal %q", name)

@@ -191,12 +191,12 @@ func queueRecord(batch *pgx.Batch, stage string, run ssosetup.Run, j *ssosetup.J
 			finished_at = CASE WHEN $8 = 'succeeded' THEN now() END,
 			organization_id = nullif($10, 0), auth_provider_id = nullif($11, 0), identity_id = nullif($12, 0),
 			member_id = nullif($13, 0), invite_member_id = nullif($14, 0), was_member = $15, messages = $16,
-			request = coalesce($17, request), updated_at = now()
+			request = coalesce($17, request), provider_key = nullif($18, ''), updated_at = now()
 		WHERE id = $1`,
 		run.SetupID, stage, status, run.Attempt, detail, run.StartedAt,
 		nextStage, jobStatus, result,
 		j.OrganizationID, j.AuthProviderID, j.IdentityID, j.MemberID, j.InviteMemberID, j.WasMember, messages,
-		scrubbed)
+		scrubbed, j.Provider)
 	return nil
 }
 
@@ -205,7 +205,7 @@ const jobStateSQL = `
 	SELECT s.id, s.flow, s.status, s.queue, s.created_at, s.request, coalesce(s.organization_id, 0),
 		coalesce(o.slug, ''), coalesce(s.auth_provider_id, 0), coalesce(s.identity_id, 0),
 		coalesce(s.member_id, 0), coalesce(s.invite_member_id, 0), coalesce(s.was_member, false), s.messages,
-		coalesce(u.email, ''), s.retries,
+		coalesce(u.email, ''), s.retries, coalesce(s.provider_key, ''),
 		EXISTS (SELECT 1 FROM setup_stages WHERE setup_id = s.id AND stage = $2),
 		EXISTS (SELECT 1 FROM setup_stages WHERE setup_id = s.id AND stage = $3)
 	FROM setups s LEFT JOIN organizations o ON o.id = s.organization_id LEFT JOIN users u ON u.id = s.user_id
@@ -219,7 +219,7 @@ func queueJobRead(b *pgx.Batch, id uuid.UUID, stage string, out *ssosetup.Outcom
 		var request, messages []byte
 		err := row.Scan(&j.ID, &j.Flow, &j.Status, &j.Queue, &j.CreatedAt, &request, &j.OrganizationID,
 			&j.OrgSlug, &j.AuthProviderID, &j.IdentityID, &j.MemberID, &j.InviteMemberID, &j.WasMember, &messages,
-			&j.UserEmail, &j.Retries, recorded, &out.NextRecorded)
+			&j.UserEmail, &j.Retries, &j.Provider, recorded, &out.NextRecorded)
 		if err != nil {
 			return translate(err)
 		}

@@ -49,6 +49,9 @@ func start(ctx context.Context, tx *stageTx, j *ssosetup.Job) (string, string, e
 		if providerID != nil && *providerID != j.AuthProviderID {
 			return "", "", ssosetup.Fail(ssosetup.CodeAlreadyConfigured)
 		}
+		if r.Provider != nil { // always, once the request was validated
+			j.Provider = r.Provider.Key // the provider this setup creates
+		}
 		return ssosetup.StageDone, "preconditions met", nil
 	}
 	if providerID == nil {
@@ -57,6 +60,6 @@ func start(ctx context.Context, tx *stageTx, j *ssosetup.Job) (string, string, e
 	if r.Provider != nil && r.Provider.Key != "" && r.Provider.Key != *providerKey {
 		return "", "", ssosetup.Fail(ssosetup.CodeProviderMismatch)
 	}
-	j.AuthProviderID = *providerID
+	j.AuthProviderID, j.Provider = *providerID, *providerKey
 	return ssosetup.StageDone, "preconditions met", nil
 }

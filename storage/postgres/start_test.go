@@ -9,7 +9,7 @@ import (
 
 // startOrgs are the organizations and users every start case chooses from.
 type startOrgs struct {
-	acme, taken, bare, linked     int64 // taken has a google provider, bare none, linked an okta one
+	acme, taken, bare, linked     int64 // taken has a google provider, bare none, linked a saml2 one
 	takenProvider, linkedProvider int64
 	admin, outsider, inactive     int64 // admin is a member of every org, inactive of acme only
 }
@@ -24,7 +24,7 @@ func startFixture(d *db) startOrgs {
 	}
 	d.Member(f.acme, f.inactive, "member")
 	d.Exec(`UPDATE users SET is_active = false WHERE id = $1`, f.inactive)
-	f.takenProvider, f.linkedProvider = d.Provider(f.taken, "google", false), d.Provider(f.linked, "okta", false)
+	f.takenProvider, f.linkedProvider = d.Provider(f.taken, "google", false), d.Provider(f.linked, "saml2", false)
 	return f
 }
 
@@ -41,6 +41,7 @@ func TestStart(t *testing.T) {
 		// For a pass: the facts start records.
 		org, provider func(f startOrgs) int64
 		wasMember     bool
+		key           string // the organization's provider key: the request's for a setup, the org's for a link
 	}{
 		{name: "not authenticated", code: ssosetup.CodeNotAuthenticated, req: func(f startOrgs) ssosetup.Request {
 			r := setupRequest(missing, f.outsider)
@@ -99,6 +100,7 @@ func TestStart(t *testing.T) {
 			org:       func(f startOrgs) int64 { return f.acme },
 			provider:  func(startOrgs) int64 { return 0 },
 			wasMember: true,
+			key:       "okta",
 		},
 		{
 			name: "setup by organization_slug",
@@ -110,6 +112,7 @@ func TestStart(t *testing.T) {
 			org:       func(f startOrgs) int64 { return f.acme },
 			provider:  func(startOrgs) int64 { return 0 },
 			wasMember: true,
+			key:       "okta",
 		},
 		{
 			name:      "setup whose provider this job created (a retry)",
@@ -118,23 +121,26 @@ func TestStart(t *testing.T) {
 			org:       func(f startOrgs) int64 { return f.taken },
 			provider:  func(f startOrgs) int64 { return f.takenProvider },
 			wasMember: true,
+			key:       "okta",
 		},
 		{
 			name:     "link of a non-member without a provider key",
 			req:      func(f startOrgs) ssosetup.Request { return linkRequest(f.linked, f.outsider, "idp") },
 			org:      func(f startOrgs) int64 { return f.linked },
 			provider: func(f startOrgs) int64 { return f.linkedProvider },
+			key:      "saml2",
 		},
 		{
 			name: "link of a member by organization_slug with the org's provider key",
 			req: func(f startOrgs) ssosetup.Request {
 				r := linkRequest(0, f.admin, "idp")
-				r.OrganizationSlug, r.Provider = "linked", &ssosetup.Provider{Key: "okta"}
+				r.OrganizationSlug, r.Provider = "linked", &ssosetup.Provider{Key: "saml2"}
 				return r
 			},
 			org:       func(f startOrgs) int64 { return f.linked },
 			provider:  func(f startOrgs) int64 { return f.linkedProvider },
 			wasMember: true,
+			key:       "saml2",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -162,16 +168,18 @@ func TestStart(t *testing.T) {
 			if out.Status != ssosetup.StageDone || out.Detail != "preconditions met" || out.Signalled || out.Notice != "" {
 				t.Errorf("outcome %+v", out)
 			}
-			if j.OrganizationID != tc.org(f) || j.AuthProviderID != tc.provider(f) || j.WasMember != tc.wasMember {
-				t.Errorf("facts org %d provider %d was_member %v, want %d %d %v", j.OrganizationID, j.AuthProviderID,
-					j.WasMember, tc.org(f), tc.provider(f), tc.wasMember)
+			if j.OrganizationID != tc.org(f) || j.AuthProviderID != tc.provider(f) || j.WasMember != tc.wasMember ||
+				j.Provider != tc.key {
+				t.Errorf("facts org %d provider %d %q was_member %v, want %d %d %q %v", j.OrganizationID, j.AuthProviderID,
+					j.Provider, j.WasMember, tc.org(f), tc.provider(f), tc.key, tc.wasMember)
 			}
 			var org, provider int64
 			var wasMember bool
-			d.Scan(`SELECT organization_id, coalesce(auth_provider_id, 0), was_member FROM setups WHERE id = $1`,
-				[]any{id}, &org, &provider, &wasMember)
-			if org != tc.org(f) || provider != tc.provider(f) || wasMember != tc.wasMember {
-				t.Errorf("stored facts org %d provider %d was_member %v", org, provider, wasMember)
+			var key string
+			d.Scan(`SELECT organization_id, coalesce(auth_provider_id, 0), was_member, provider_key FROM setups WHERE id = $1`,
+				[]any{id}, &org, &provider, &wasMember, &key)
+			if org != tc.org(f) || provider != tc.provider(f) || wasMember != tc.wasMember || key != tc.key {
+				t.Errorf("stored facts org %d provider %d %q was_member %v", org, provider, key, wasMember)
 			}
 			if got := d.stageRecord(id, ssosetup.StageStart); got != "done: preconditions met" {
 				t.Errorf("stage record %q", got)
