@@ -46,6 +46,9 @@ var (
 	ErrStageDone = errors.New("stage already recorded")
 	// ErrJobFinished means the job already ended: a late task of it has nothing to do and enqueues nothing.
 	ErrJobFinished = errors.New("job already finished")
+	// ErrStaleRun means the task belongs to an earlier run of a job that was retried since: it has nothing to
+	// do, the job's current run has tasks of its own.
+	ErrStaleRun = errors.New("task of an earlier run of the job")
 	// ErrIdempotencyConflict means the idempotency key was used before with another request body.
 	ErrIdempotencyConflict = errors.New("idempotency key already used with another request")
 	// ErrNotEnqueued means the job was recorded but its first task could not be enqueued: the job exists
@@ -55,6 +58,12 @@ var (
 
 // Message returns the end-user message of an error code.
 func Message(code string) string { return messages[code] }
+
+// IsCode reports whether code is one of the error codes of SPEC §3.9.
+func IsCode(code string) bool {
+	_, ok := messages[code]
+	return ok
+}
 
 // JobError is a permanent failure of a job: retrying cannot help, so the job fails with Code.
 type JobError struct {

@@ -59,6 +59,7 @@ type Result struct {
 // Run is one delivery of a stage's task.
 type Run struct {
 	SetupID   uuid.UUID
+	Retry     int // the job's run the task belongs to: its retries when the task was enqueued
 	Attempt   int // 1 for the first delivery
 	StartedAt time.Time
 }

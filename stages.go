@@ -50,6 +50,9 @@ const (
 	StageFailed  = "failed"
 )
 
+// Statuses are the statuses a job can have, in the order a job moves through them.
+var Statuses = []string{StatusQueued, StatusRunning, StatusSucceeded, StatusFailed, StatusCancelled}
+
 // IsFinished reports whether a job of status has ended: succeeded, failed or cancelled (SPEC §2).
 func IsFinished(status string) bool {
 	return status == StatusSucceeded || status == StatusFailed || status == StatusCancelled

@@ -17,9 +17,14 @@ type SetupStatus struct {
 	CreatedAt      time.Time     `json:"created_at"`
 	UpdatedAt      time.Time     `json:"updated_at"`
 	FinishedAt     *time.Time    `json:"finished_at"`
-	Stages         []StageRecord `json:"stages"`
-	Result         *Result       `json:"result"`
-	Error          *StatusError  `json:"error"`
+	// Stages is nil, and left out, in a list of jobs (SPEC §10); a job's own document always has it.
+	Stages          []StageRecord `json:"stages,omitzero"`
+	Result          *Result       `json:"result"`
+	Error           *StatusError  `json:"error"`
+	BatchID         *uuid.UUID    `json:"batch_id"`
+	Retries         int           `json:"retries"`
+	TraceID         *string       `json:"trace_id"`
+	CancelRequested bool          `json:"cancel_requested"`
 }
 
 // StageRecord is one recorded stage of a job.

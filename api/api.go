@@ -39,9 +39,9 @@ type Config struct {
 	// DashboardUser and DashboardPassword guard the dashboard.
 	DashboardUser, DashboardPassword string
 	// Inspector and CancelJob, when set, cancel the job of every stage task an operator deletes or archives
-	// in the dashboard (SPEC §4).
+	// in the dashboard (SPEC §4), when the task belongs to the job's current run.
 	Inspector *asynq.Inspector
-	CancelJob func(ctx context.Context, setupID uuid.UUID) error
+	CancelJob func(ctx context.Context, setupID uuid.UUID, run int) error
 }
 
 // Handler returns the API's routes.
@@ -50,6 +50,7 @@ func Handler(cfg Config) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("POST /v1/setups", s.bearer(http.HandlerFunc(s.createSetup)))
 	mux.Handle("POST /v1/setups/batch", s.bearer(http.HandlerFunc(s.createBatch)))
+	mux.Handle("GET /v1/setups", s.bearer(http.HandlerFunc(s.listSetups)))
 	mux.Handle("GET /v1/setups/{id}", s.bearer(http.HandlerFunc(s.getSetup)))
 	mux.Handle("/v1/", s.bearer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path, nil)

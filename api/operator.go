@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -44,8 +45,8 @@ func (s *server) cancelOnRemoval(next http.Handler) http.Handler {
 		}
 		ctx := context.WithoutCancel(r.Context())
 		for _, id := range ids {
-			if setupID, isStage := stageTaskJob(id); isStage {
-				if err := s.cfg.CancelJob(ctx, setupID); err != nil {
+			if setupID, run, isStage := stageTaskJob(id); isStage {
+				if err := s.cfg.CancelJob(ctx, setupID, run); err != nil {
 					s.log.ErrorContext(ctx, "could not cancel the job of a removed task", "task_id", id, "error", err.Error())
 				}
 			}
@@ -94,15 +95,24 @@ func (s *server) listTasks(queue, state string) []string {
 	}
 }
 
-// stageTaskJob returns the job of a stage task's id (<setup id>:<stage>, or a recovery copy's
-// <setup id>:<stage>:r<n>).
-func stageTaskJob(taskID string) (uuid.UUID, bool) {
+// stageTaskJob returns the job and run of a stage task's id: <setup id>:<stage>, <setup id>:<stage>:run-<n>
+// for a retried job's run n (tasks.StageTaskID), each with a recovery copy's :r<n> after it.
+func stageTaskJob(taskID string) (id uuid.UUID, run int, ok bool) {
 	parts := strings.Split(taskID, ":")
 	if len(parts) < 2 || !ssosetup.IsStage(parts[1]) {
-		return uuid.Nil, false
+		return uuid.Nil, 0, false
+	}
+	if len(parts) > 2 {
+		if n, found := strings.CutPrefix(parts[2], "run-"); found {
+			if run, err := strconv.Atoi(n); err == nil {
+				id, err := uuid.Parse(parts[0])
+				return id, run, err == nil
+			}
+			return uuid.Nil, 0, false
+		}
 	}
 	id, err := uuid.Parse(parts[0])
-	return id, err == nil
+	return id, 0, err == nil
 }
 
 // statusRecorder remembers the status a handler wrote.

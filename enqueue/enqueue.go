@@ -73,16 +73,16 @@ func (s *Submitter) Submit(ctx context.Context, req ssosetup.Request, opts Optio
 	if err != nil {
 		return uuid.Nil, false, fmt.Errorf("record setup: %w", err)
 	}
-	if err := Stage(ctx, s.client, ssosetup.StageStart, id, queue); err != nil {
+	if err := Stage(ctx, s.client, ssosetup.StageStart, id, 0, queue); err != nil {
 		return id, created, fmt.Errorf("%w: %w", ssosetup.ErrNotEnqueued, err)
 	}
 	return id, created, nil
 }
 
-// Stage enqueues a job's stage under its deterministic task id; a task that is already there counts as
-// enqueued. opts override the task's own options (a worker's retry budget).
-func Stage(ctx context.Context, client *asynq.Client, stage string, id uuid.UUID, queue string, opts ...asynq.Option) error {
-	_, err := client.EnqueueContext(ctx, tasks.NewStage(stage, id, queue), opts...)
+// Stage enqueues a job's stage for its run (its retries) under its deterministic task id; a task that is
+// already there counts as enqueued. opts override the task's own options (a worker's retry budget).
+func Stage(ctx context.Context, client *asynq.Client, stage string, id uuid.UUID, run int, queue string, opts ...asynq.Option) error {
+	_, err := client.EnqueueContext(ctx, tasks.NewStageRun(stage, id, run, queue), opts...)
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue %s of setup %s: %w", stage, id, err)
 	}

@@ -47,30 +47,51 @@ func StageType(stage string) string { return TypePrefix + stage }
 // StagePayload is the payload of every stage task.
 type StagePayload struct {
 	SetupID uuid.UUID `json:"setup_id"`
+	// Run is the job's run the task belongs to: 0 until the job is retried, then its retries (SPEC §10). A task
+	// of an earlier run that is still around (in a retry's backoff, archived) finds its run over, and does
+	// nothing.
+	Run int `json:"run,omitempty"`
 }
 
 // TaskID is the deterministic id of a job's task, so that enqueueing it twice is detected by Asynq.
 func TaskID(setupID uuid.UUID, name string) string { return setupID.String() + ":" + name }
 
-// NewStage returns the task that runs stage for a job, on queue.
+// StageTaskID is the id of a job's stage task in run: a retried job's tasks have ids of their own, because
+// its earlier run's tasks may still hold theirs (archived, or kept for Retention).
+func StageTaskID(setupID uuid.UUID, stage string, run int) string {
+	if run == 0 {
+		return TaskID(setupID, stage)
+	}
+	return fmt.Sprintf("%s:%s:run-%d", setupID, stage, run)
+}
+
+// NewStage returns the task that runs stage for a job's first run, on queue.
 func NewStage(stage string, setupID uuid.UUID, queue string) *asynq.Task {
-	payload, _ := json.Marshal(StagePayload{SetupID: setupID}) // cannot fail
+	return NewStageRun(stage, setupID, 0, queue)
+}
+
+// NewStageRun returns the task that runs stage for a job's run, on queue.
+func NewStageRun(stage string, setupID uuid.UUID, run int, queue string) *asynq.Task {
+	payload, _ := json.Marshal(StagePayload{SetupID: setupID, Run: run}) // cannot fail
 	return asynq.NewTask(StageType(stage), payload,
-		asynq.TaskID(TaskID(setupID, stage)), asynq.Queue(queue), asynq.MaxRetry(MaxRetry),
+		asynq.TaskID(StageTaskID(setupID, stage, run)), asynq.Queue(queue), asynq.MaxRetry(MaxRetry),
 		asynq.Timeout(Timeout), asynq.Retention(Retention))
 }
 
 // ParseStage decodes a stage payload; an error means the payload is malformed and retrying cannot help.
 // Unknown fields are ignored (SPEC §4): a newer release may add one while older workers still run.
-func ParseStage(t *asynq.Task) (uuid.UUID, error) {
+func ParseStage(t *asynq.Task) (StagePayload, error) {
 	var p StagePayload
 	if err := json.Unmarshal(t.Payload(), &p); err != nil {
-		return uuid.Nil, fmt.Errorf("task %s: %w", t.Type(), err)
+		return p, fmt.Errorf("task %s: %w", t.Type(), err)
 	}
 	if p.SetupID == uuid.Nil {
-		return uuid.Nil, fmt.Errorf("task %s: setup_id is missing", t.Type())
+		return p, fmt.Errorf("task %s: setup_id is missing", t.Type())
 	}
-	return p.SetupID, nil
+	if p.Run < 0 {
+		return p, fmt.Errorf("task %s: run %d is negative", t.Type(), p.Run)
+	}
+	return p, nil
 }
 
 // EmailMissingLinksPayload asks for the "link your account" e-mails after a setup (SPEC §3.8).

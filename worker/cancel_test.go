@@ -7,6 +7,7 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/ssosetup/ssosetup"
+	"github.com/ssosetup/ssosetup/storage/postgres"
 	"github.com/ssosetup/ssosetup/tasks"
 )
 
@@ -115,7 +116,7 @@ func TestNoCompensationOnceTheProviderExists(t *testing.T) {
 	h.Member(org, admin, "owner")
 	id := h.submit(setupRequest(org, admin))
 	h.runStages(id, ssosetup.StageStart, ssosetup.StageDisable2FA, ssosetup.StageAttachIdentity)
-	if _, changed, err := h.store.CancelJob(h.Ctx, id); err != nil || !changed {
+	if _, changed, err := h.store.CancelJob(h.Ctx, id, postgres.AnyRun); err != nil || !changed {
 		t.Fatalf("cancel: changed %v, %v", changed, err)
 	}
 	if n := h.QueryInt(`SELECT count(*) FROM organizations WHERE id = $1 AND require_2fa`, org); n != 0 {

@@ -38,26 +38,26 @@ func (w *Worker) handleError(ctx context.Context, t *asynq.Task, err error) {
 	if _, isStage := tasks.IsStageType(t.Type()); !isStage || errors.Is(err, asynq.SkipRetry) {
 		return
 	}
-	if setupID, perr := tasks.ParseStage(t); perr == nil {
-		w.failJob(ctx, setupID)
+	if p, perr := tasks.ParseStage(t); perr == nil {
+		w.failJob(ctx, p.SetupID, p.Run)
 	}
 }
 
-// failJob fails an unfinished job with internal_error after its stage gave up.
-func (w *Worker) failJob(ctx context.Context, setupID uuid.UUID) {
-	w.endJob(ctx, setupID, ssosetup.StatusFailed, "setup failed: a stage gave up", w.store.FailJob)
+// failJob fails an unfinished job with internal_error after its stage, of the job's run, gave up.
+func (w *Worker) failJob(ctx context.Context, setupID uuid.UUID, run int) {
+	w.endJob(ctx, setupID, run, ssosetup.StatusFailed, "setup failed: a stage gave up", w.store.FailJob)
 }
 
-// cancelJob cancels an unfinished job whose stage task an operator archived.
-func (w *Worker) cancelJob(ctx context.Context, setupID uuid.UUID) {
-	w.endJob(ctx, setupID, ssosetup.StatusCancelled, "setup cancelled: its task was archived in the dashboard", w.store.CancelJob)
+// cancelJob cancels an unfinished job whose stage task, of the job's run, an operator archived.
+func (w *Worker) cancelJob(ctx context.Context, setupID uuid.UUID, run int) {
+	w.endJob(ctx, setupID, run, ssosetup.StatusCancelled, "setup cancelled: its task was archived in the dashboard", w.store.CancelJob)
 }
 
-func (w *Worker) endJob(ctx context.Context, setupID uuid.UUID, status, why string,
-	end func(context.Context, uuid.UUID) (string, bool, error)) {
+func (w *Worker) endJob(ctx context.Context, setupID uuid.UUID, run int, status, why string,
+	end func(context.Context, uuid.UUID, int) (string, bool, error)) {
 	endCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	flow, changed, err := end(endCtx, setupID)
+	flow, changed, err := end(endCtx, setupID, run)
 	if err != nil {
 		w.log.ErrorContext(ctx, "could not end setup; the reconciler will try again", "setup_id", setupID,
 			"status", status, "error", err.Error())

@@ -28,8 +28,8 @@ type reconciler struct {
 	log       *slog.Logger
 	interval  time.Duration
 	idle      time.Duration
-	failJob   func(ctx context.Context, setupID uuid.UUID)
-	cancelJob func(ctx context.Context, setupID uuid.UUID)
+	failJob   func(ctx context.Context, setupID uuid.UUID, run int)
+	cancelJob func(ctx context.Context, setupID uuid.UUID, run int)
 	inspector *asynq.Inspector
 	taskOpts  []asynq.Option // the worker's, for the tasks it enqueues
 	sending   bool           // the worker has a mailer
@@ -71,7 +71,7 @@ func (r *reconciler) round(ctx context.Context) (int, error) {
 	for i, j := range jobs {
 		switch states[i] {
 		case "":
-			if err := enqueue.Stage(ctx, r.client, j.Stage, j.ID, j.Queue, r.taskOpts...); err != nil {
+			if err := enqueue.Stage(ctx, r.client, j.Stage, j.ID, j.Retries, j.Queue, r.taskOpts...); err != nil {
 				return n, err
 			}
 			n++
@@ -115,7 +115,7 @@ func (r *reconciler) round(ctx context.Context) (int, error) {
 // (internal_error; normally the error handler did that already), one that an operator archived in the
 // dashboard before then cancels it.
 func (r *reconciler) archived(ctx context.Context, j postgres.StalledJob) error {
-	info, err := r.inspector.GetTaskInfo(j.Queue, tasks.TaskID(j.ID, j.Stage))
+	info, err := r.inspector.GetTaskInfo(j.Queue, tasks.StageTaskID(j.ID, j.Stage, j.Retries))
 	if errors.Is(err, asynq.ErrTaskNotFound) {
 		return nil // deleted meanwhile: the next round re-enqueues it
 	}
@@ -123,9 +123,9 @@ func (r *reconciler) archived(ctx context.Context, j postgres.StalledJob) error 
 		return err
 	}
 	if info.Retried >= info.MaxRetry {
-		r.failJob(ctx, j.ID)
+		r.failJob(ctx, j.ID, j.Retries)
 	} else {
-		r.cancelJob(ctx, j.ID)
+		r.cancelJob(ctx, j.ID, j.Retries)
 	}
 	return nil
 }
@@ -139,7 +139,7 @@ func (r *reconciler) taskStates(ctx context.Context, jobs []postgres.StalledJob)
 	cmds := make([]*redis.StringCmd, len(jobs))
 	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, j := range jobs {
-			cmds[i] = p.HGet(ctx, taskKey(j.Queue, tasks.TaskID(j.ID, j.Stage)), "state")
+			cmds[i] = p.HGet(ctx, taskKey(j.Queue, tasks.StageTaskID(j.ID, j.Stage, j.Retries)), "state")
 		}
 		return nil
 	})

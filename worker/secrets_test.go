@@ -43,7 +43,7 @@ func TestFinishedJobsKeepNoSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, changed, err := h.store.FailJob(h.Ctx, abandoned); err != nil || !changed {
+	if _, changed, err := h.store.FailJob(h.Ctx, abandoned, 0); err != nil || !changed {
 		t.Fatalf("FailJob: changed %v, %v", changed, err)
 	}
 

@@ -25,13 +25,15 @@ func (w *Worker) stage(name string) asynq.Handler {
 		prepare = w.writeEvent
 	}
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
-		id, err := tasks.ParseStage(t)
+		p, err := tasks.ParseStage(t)
 		if err != nil {
 			return permanent(err) // a malformed payload is archived, never retried
 		}
+		id := p.SetupID
 		retried, _ := asynq.GetRetryCount(ctx)
 		began := time.Now()
-		out, err := w.store.RunStage(ctx, name, ssosetup.Run{SetupID: id, Attempt: retried + 1, StartedAt: began}, prepare)
+		run := ssosetup.Run{SetupID: id, Retry: p.Run, Attempt: retried + 1, StartedAt: began}
+		out, err := w.store.RunStage(ctx, name, run, prepare)
 		w.observeStage(name, began, out, err)
 		j := out.Job
 		switch {
@@ -39,7 +41,7 @@ func (w *Worker) stage(name string) asynq.Handler {
 			if out.NextRecorded {
 				return nil
 			}
-		case errors.Is(err, ssosetup.ErrJobFinished):
+		case errors.Is(err, ssosetup.ErrJobFinished), errors.Is(err, ssosetup.ErrStaleRun):
 			return nil
 		case errors.Is(err, ssosetup.ErrNotFound):
 			return permanent(fmt.Errorf("setup %s: %w", id, err))
@@ -66,7 +68,7 @@ func (w *Worker) stage(name string) asynq.Handler {
 // keep a repeated enqueue single.
 func (w *Worker) enqueueNext(ctx context.Context, stage string, j ssosetup.Job) error {
 	if next := ssosetup.NextStage(stage); next != "" {
-		return enqueue.Stage(ctx, w.client, next, j.ID, j.Queue, w.taskOpts...)
+		return enqueue.Stage(ctx, w.client, next, j.ID, j.Retries, j.Queue, w.taskOpts...)
 	}
 	if j.Flow != ssosetup.FlowSetup || j.Request.Provider == nil {
 		return nil

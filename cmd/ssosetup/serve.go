@@ -58,8 +58,8 @@ func serveHTTP(ctx context.Context, cfg config, d *deps, log *slog.Logger, token
 		DashboardUser:     cfg.DashboardUser,
 		DashboardPassword: cfg.DashboardPassword,
 		Inspector:         inspector,
-		CancelJob: func(ctx context.Context, id uuid.UUID) error {
-			_, _, err := store.CancelJob(ctx, id)
+		CancelJob: func(ctx context.Context, id uuid.UUID, run int) error {
+			_, _, err := store.CancelJob(ctx, id, run)
 			return err
 		},
 	})

@@ -23,7 +23,9 @@ var specColumns = map[string][]string{
 	"releases":             {"id", "organization_id", "version", "created_at"},
 	"environments":         {"id", "organization_id", "name", "created_at"},
 	"release_environments": {"id", "organization_id", "release_id", "environment_id", "first_seen", "last_seen"},
-	"setups":               {"id", "flow", "organization_id", "user_id", "status", "stage", "error_code", "error_message", "result", "idempotency_key", "created_at", "updated_at", "finished_at", "retries", "cancel_requested", "provider_key"},
+	"setups":               {"id", "flow", "organization_id", "user_id", "status", "stage", "error_code", "error_message", "result", "idempotency_key", "created_at", "updated_at", "finished_at", "retries", "cancel_requested", "provider_key", "batch_id", "trace_id"},
+	"batches":              {"id", "idempotency_key", "total", "created_at", "finished_at"},
+	"webhook_deliveries":   {"id", "event_type", "setup_id", "batch_id", "payload", "attempts", "created_at", "next_attempt_at", "delivered_at", "last_status", "last_error"},
 	"setup_stages":         {"setup_id", "stage", "status", "attempts", "detail", "started_at", "finished_at"},
 	"signals":              {"id", "setup_id", "name", "organization_id", "args", "created_at", "delivered_at"},
 	"feature_adoptions":    {"organization_id", "feature", "complete"},
@@ -42,6 +44,7 @@ var specUnique = map[string][]string{
 	"environments":         {"name,organization_id"},
 	"release_environments": {"environment_id,organization_id,release_id"},
 	"setups":               {"idempotency_key"},
+	"batches":              {"idempotency_key"},
 	"setup_stages":         {"setup_id,stage"},
 	"audit_log_entries":    {"setup_id,run,step,event"}, // per setup and retry (SPEC §2 v2), and the step that wrote it
 	"signals":              {"setup_id,name"},

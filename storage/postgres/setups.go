@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -59,19 +60,12 @@ func (s *Store) CreateSetup(ctx context.Context, n NewSetup) (id uuid.UUID, crea
 // ssosetup.ErrNotFound when there is no such job.
 func (s *Store) SetupStatus(ctx context.Context, id uuid.UUID) (ssosetup.SetupStatus, error) {
 	var st ssosetup.SetupStatus
-	var code, message *string
-	var slug string
-	var result []byte
 	var recs []ssosetup.StageRecord
 	batch := &pgx.Batch{}
-	batch.Queue(`
-		SELECT s.id, s.flow, s.organization_id, s.user_id, s.status, s.stage, s.created_at, s.updated_at,
-			s.finished_at, s.result, s.error_code, s.error_message, coalesce(o.slug, '')
-		FROM setups s LEFT JOIN organizations o ON o.id = s.organization_id WHERE s.id = $1`, id).
-		QueryRow(func(row pgx.Row) error {
-			return translate(row.Scan(&st.SetupID, &st.Flow, &st.OrganizationID, &st.UserID, &st.Status, &st.Stage,
-				&st.CreatedAt, &st.UpdatedAt, &st.FinishedAt, &result, &code, &message, &slug))
-		})
+	batch.Queue(`SELECT `+statusColumns+` FROM setups s LEFT JOIN organizations o ON o.id = s.organization_id
+		WHERE s.id = $1`, id).QueryRow(func(row pgx.Row) error {
+		return translate(scanStatus(row, &st))
+	})
 	batch.Queue(`SELECT stage, status, attempts, started_at, finished_at, detail FROM setup_stages WHERE setup_id = $1`, id).
 		Query(func(rows pgx.Rows) (err error) {
 			recs, err = pgx.CollectRows(rows, pgx.RowToStructByPos[ssosetup.StageRecord])
@@ -79,17 +73,6 @@ func (s *Store) SetupStatus(ctx context.Context, id uuid.UUID) (ssosetup.SetupSt
 		})
 	if err := s.pool.SendBatch(ctx, batch).Close(); err != nil {
 		return st, err
-	}
-	if result != nil {
-		if err := json.Unmarshal(result, &st.Result); err != nil {
-			return st, err
-		}
-		if st.Result.Messages == nil {
-			st.Result.Messages = []string{}
-		}
-	}
-	if code != nil {
-		st.Error = &ssosetup.StatusError{Code: *code, Message: deref(message), Redirect: ssosetup.FailureRedirect(st.Flow, slug)}
 	}
 	st.Stages = make([]ssosetup.StageRecord, 0, len(recs))
 	for _, name := range ssosetup.Stages { // chain order
@@ -100,6 +83,37 @@ func (s *Store) SetupStatus(ctx context.Context, id uuid.UUID) (ssosetup.SetupSt
 		}
 	}
 	return st, nil
+}
+
+// statusColumns are the columns of a status document, read by scanStatus, from setups s joined with its
+// organization o.
+const statusColumns = `s.id, s.flow, s.organization_id, s.user_id, s.status, s.stage, s.created_at, s.updated_at,
+	s.finished_at, s.result, s.error_code, s.error_message, coalesce(o.slug, ''), s.batch_id, s.retries, s.trace_id,
+	s.cancel_requested`
+
+// scanStatus reads statusColumns into a status document without its stages.
+func scanStatus(row pgx.Row, st *ssosetup.SetupStatus) error {
+	var code, message *string
+	var slug string
+	var result []byte
+	err := row.Scan(&st.SetupID, &st.Flow, &st.OrganizationID, &st.UserID, &st.Status, &st.Stage, &st.CreatedAt,
+		&st.UpdatedAt, &st.FinishedAt, &result, &code, &message, &slug, &st.BatchID, &st.Retries, &st.TraceID,
+		&st.CancelRequested)
+	if err != nil {
+		return err
+	}
+	if result != nil {
+		if err := json.Unmarshal(result, &st.Result); err != nil {
+			return fmt.Errorf("decode result of setup %s: %w", st.SetupID, err)
+		}
+		if st.Result.Messages == nil {
+			st.Result.Messages = []string{}
+		}
+	}
+	if code != nil {
+		st.Error = &ssosetup.StatusError{Code: *code, Message: deref(message), Redirect: ssosetup.FailureRedirect(st.Flow, slug)}
+	}
+	return nil
 }
 
 func deref(s *string) string {

@@ -88,7 +88,7 @@ func (s *Store) runInTx(ctx context.Context, stage string, run ssosetup.Run, fn 
 		b.Queue(`SELECT 1 FROM setups WHERE id = $1 FOR UPDATE`, run.SetupID)
 		queueJobRead(b, run.SetupID, stage, &out, &recorded)
 	}, func(q querier, last *pgx.Batch) error {
-		if err := stageDone(out.Job, recorded); err != nil {
+		if err := stageDone(run, out.Job, recorded); err != nil {
 			return err
 		}
 		tx := &stageTx{querier: q, stage: stage, deferred: last}
@@ -97,7 +97,13 @@ func (s *Store) runInTx(ctx context.Context, stage string, run ssosetup.Run, fn 
 			return err
 		}
 		out.Status, out.Detail, out.Notice, out.Signalled = status, detail, tx.notice, tx.signalled
-		return queueRecord(last, stage, run, &out.Job, status, detail)
+		if err := queueRecord(last, stage, run, &out.Job, status, detail); err != nil {
+			return err
+		}
+		if out.Job.Result != nil {
+			s.queueFinished(last, run.SetupID)
+		}
+		return nil
 	})
 	return out, err
 }
@@ -111,12 +117,15 @@ func (s *Store) loadJob(ctx context.Context, run ssosetup.Run, stage string) (ou
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return out, err
 	}
-	return out, stageDone(out.Job, recorded)
+	return out, stageDone(run, out.Job, recorded)
 }
 
-// stageDone tells a run that finds its stage recorded, or its job no longer running, that it has nothing to do.
-func stageDone(j ssosetup.Job, recorded bool) error {
+// stageDone tells a run that finds its stage recorded, its job no longer running, or its task left over
+// from an earlier run of a retried job, that it has nothing to do.
+func stageDone(run ssosetup.Run, j ssosetup.Job, recorded bool) error {
 	switch {
+	case run.Retry != j.Retries:
+		return ssosetup.ErrStaleRun
 	case recorded:
 		return ssosetup.ErrStageDone
 	case ssosetup.IsFinished(j.Status):
@@ -140,20 +149,24 @@ func (s *Store) recordFailure(ctx context.Context, stage string, run ssosetup.Ru
 	var recorded bool
 	b.Queue(`
 		WITH rec AS (
-			INSERT INTO setup_stages (setup_id, stage, status, attempts, detail, started_at)
-			SELECT id, $2, 'failed', $3, $4, $5 FROM setups WHERE id = $1 AND status IN ('queued', 'running')
-			ON CONFLICT (setup_id, stage) DO NOTHING RETURNING setup_id
+			INSERT INTO setup_stages (setup_id, stage, status, attempts, detail, started_at, run)
+			SELECT id, $2, 'failed', $3, $4, $5, $9 FROM setups WHERE id = $1 AND status IN ('queued', 'running') AND retries = $9
+			ON CONFLICT (setup_id, stage) DO UPDATE SET status = 'failed', attempts = excluded.attempts,
+				detail = excluded.detail, started_at = excluded.started_at, finished_at = now(), run = excluded.run
+			WHERE setup_stages.status = 'failed' AND setup_stages.run < excluded.run -- an earlier run's failure
+			RETURNING setup_id
 		)
 		UPDATE setups SET stage = $2, status = 'failed', error_code = $4, error_message = $6,
 			organization_id = coalesce(nullif($7, 0), organization_id), request = $8, finished_at = now(),
 			updated_at = now()
 		WHERE id IN (SELECT setup_id FROM rec)`,
 		run.SetupID, stage, run.Attempt, je.Code, run.StartedAt, ssosetup.Message(je.Code), out.Job.OrganizationID,
-		scrubbed).Exec(func(tag pgconn.CommandTag) error {
+		scrubbed, run.Retry).Exec(func(tag pgconn.CommandTag) error {
 		recorded = tag.RowsAffected() == 1
 		return nil
 	})
 	b.Queue(compensate2FASQL, run.SetupID)
+	s.queueFinished(b, run.SetupID)
 	b.Queue("COMMIT")
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return out, err
@@ -184,8 +197,11 @@ func queueRecord(batch *pgx.Batch, stage string, run ssosetup.Run, j *ssosetup.J
 	}
 	batch.Queue(`
 		WITH rec AS (
-			INSERT INTO setup_stages (setup_id, stage, status, attempts, detail, started_at)
-			VALUES ($1, $2, $3, $4, $5, $6)
+			INSERT INTO setup_stages (setup_id, stage, status, attempts, detail, started_at, run)
+			VALUES ($1, $2, $3, $4, $5, $6, $19)
+			ON CONFLICT (setup_id, stage) DO UPDATE SET status = excluded.status, attempts = excluded.attempts,
+				detail = excluded.detail, started_at = excluded.started_at, finished_at = now(), run = excluded.run
+			WHERE setup_stages.status = 'failed' AND setup_stages.run < excluded.run -- an earlier run's failure
 		)
 		UPDATE setups SET stage = $7, status = $8, result = $9,
 			finished_at = CASE WHEN $8 = 'succeeded' THEN now() END,
@@ -196,7 +212,7 @@ func queueRecord(batch *pgx.Batch, stage string, run ssosetup.Run, j *ssosetup.J
 		run.SetupID, stage, status, run.Attempt, detail, run.StartedAt,
 		nextStage, jobStatus, result,
 		j.OrganizationID, j.AuthProviderID, j.IdentityID, j.MemberID, j.InviteMemberID, j.WasMember, messages,
-		scrubbed, j.Provider)
+		scrubbed, j.Provider, run.Retry)
 	return nil
 }
 
@@ -206,8 +222,8 @@ const jobStateSQL = `
 		coalesce(o.slug, ''), coalesce(s.auth_provider_id, 0), coalesce(s.identity_id, 0),
 		coalesce(s.member_id, 0), coalesce(s.invite_member_id, 0), coalesce(s.was_member, false), s.messages,
 		coalesce(u.email, ''), s.retries, coalesce(s.provider_key, ''),
-		EXISTS (SELECT 1 FROM setup_stages WHERE setup_id = s.id AND stage = $2),
-		EXISTS (SELECT 1 FROM setup_stages WHERE setup_id = s.id AND stage = $3)
+		EXISTS (SELECT 1 FROM setup_stages WHERE setup_id = s.id AND stage = $2 AND (status <> 'failed' OR run = s.retries)),
+		EXISTS (SELECT 1 FROM setup_stages WHERE setup_id = s.id AND stage = $3 AND (status <> 'failed' OR run = s.retries))
 	FROM setups s LEFT JOIN organizations o ON o.id = s.organization_id LEFT JOIN users u ON u.id = s.user_id
 	WHERE s.id = $1`
 

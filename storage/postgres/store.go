@@ -13,11 +13,16 @@ import (
 
 // Store is the Postgres store. Each exported method owns its transaction.
 type Store struct {
-	pool *pgxpool.Pool
+	pool        *pgxpool.Pool
+	webhookURLs []string
 }
 
 // NewStore returns a store on pool.
-func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func NewStore(pool *pgxpool.Pool) *Store { return &Store{pool: pool, webhookURLs: []string{}} }
+
+// SetWebhookURLs names the receivers every finished job and batch is announced to (SPEC §11); set it before
+// the store is used.
+func (s *Store) SetWebhookURLs(urls []string) { s.webhookURLs = append([]string{}, urls...) }
 
 // Pool returns the store's pool, for health checks and tests.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
