@@ -56,6 +56,14 @@ var (
 	ErrNotEnqueued = errors.New("setup recorded but not enqueued")
 )
 
+// ConflictError is a lifecycle action the job's state does not allow (SPEC §10: HTTP 409); its message says
+// why, for the caller.
+type ConflictError struct {
+	Message string
+}
+
+func (e *ConflictError) Error() string { return e.Message }
+
 // Message returns the end-user message of an error code.
 func Message(code string) string { return messages[code] }
 

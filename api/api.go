@@ -52,6 +52,8 @@ func Handler(cfg Config) http.Handler {
 	mux.Handle("POST /v1/setups/batch", s.bearer(http.HandlerFunc(s.createBatch)))
 	mux.Handle("GET /v1/setups", s.bearer(http.HandlerFunc(s.listSetups)))
 	mux.Handle("GET /v1/setups/{id}", s.bearer(http.HandlerFunc(s.getSetup)))
+	mux.Handle("POST /v1/setups/{id}/cancel", s.bearer(http.HandlerFunc(s.cancelSetup)))
+	mux.Handle("POST /v1/setups/{id}/retry", s.bearer(http.HandlerFunc(s.retrySetup)))
 	mux.Handle("/v1/", s.bearer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path, nil)
 	})))

@@ -121,9 +121,8 @@ func (s *server) createBatch(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *server) getSetup(w http.ResponseWriter, r *http.Request) {
-	id, err := uuid.Parse(r.PathValue("id"))
-	if err != nil {
-		writeError(w, http.StatusNotFound, "not_found", "no setup with this id", nil)
+	id, ok := setupID(w, r)
+	if !ok {
 		return
 	}
 	st, err := s.cfg.Store.SetupStatus(r.Context(), id)

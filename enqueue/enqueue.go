@@ -79,6 +79,34 @@ func (s *Submitter) Submit(ctx context.Context, req ssosetup.Request, opts Optio
 	return id, created, nil
 }
 
+// Cancel cancels a job at its next stage boundary and returns its status document (SPEC §10); a job that
+// already succeeded or failed is a *ssosetup.ConflictError.
+func (s *Submitter) Cancel(ctx context.Context, id uuid.UUID) (ssosetup.SetupStatus, error) {
+	return s.store.CancelSetup(ctx, id)
+}
+
+// Retry makes a failed or cancelled job run again from where it stopped, enqueues that stage and returns the
+// job's status document (SPEC §10). A repeat with the same idempotency key retries nothing again. When Redis
+// cannot take the task, the job is queued all the same and the error wraps ssosetup.ErrNotEnqueued: the
+// reconciler enqueues it later.
+func (s *Submitter) Retry(ctx context.Context, id uuid.UUID, idempotencyKey string) (ssosetup.SetupStatus, error) {
+	r, err := s.store.RetrySetup(ctx, id, idempotencyKey)
+	if err != nil {
+		return ssosetup.SetupStatus{}, err
+	}
+	var enqueueErr error
+	if r.Stage != "" {
+		if err := Stage(ctx, s.client, r.Stage, id, r.Run, r.Queue); err != nil {
+			enqueueErr = fmt.Errorf("%w: %w", ssosetup.ErrNotEnqueued, err)
+		}
+	}
+	st, err := s.store.SetupStatus(ctx, id)
+	if err != nil {
+		return st, err
+	}
+	return st, enqueueErr
+}
+
 // Stage enqueues a job's stage for its run (its retries) under its deterministic task id; a task that is
 // already there counts as enqueued. opts override the task's own options (a worker's retry budget).
 func Stage(ctx context.Context, client *asynq.Client, stage string, id uuid.UUID, run int, queue string, opts ...asynq.Option) error {

@@ -55,3 +55,23 @@ func Map(m map[string]any) map[string]any {
 	}
 	return out
 }
+
+// HasSecretKeys reports whether v (as decoded by encoding/json) holds a value under a secret key, at any
+// depth: a secret, or the placeholder that replaced one.
+func HasSecretKeys(v any) bool {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, e := range t {
+			if IsSecretKey(k) || HasSecretKeys(e) {
+				return true
+			}
+		}
+	case []any:
+		for _, e := range t {
+			if HasSecretKeys(e) {
+				return true
+			}
+		}
+	}
+	return false
+}

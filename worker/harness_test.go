@@ -122,7 +122,7 @@ func (h *harness) wait(id uuid.UUID) ssosetup.SetupStatus {
 		if err != nil {
 			h.T.Fatalf("status of %s: %v", id, err)
 		}
-		if st.Status == ssosetup.StatusSucceeded || st.Status == ssosetup.StatusFailed {
+		if ssosetup.IsFinished(st.Status) {
 			return st
 		}
 		time.Sleep(10 * time.Millisecond)
