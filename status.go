@@ -8,15 +8,15 @@ import (
 
 // SetupStatus is a job's status document (SPEC §5, GET /v1/setups/{id}); the API writes it as it is.
 type SetupStatus struct {
-	SetupID        uuid.UUID     `json:"setup_id"`
-	Flow           string        `json:"flow"`
-	OrganizationID *int64        `json:"organization_id"`
-	UserID         int64         `json:"user_id"`
-	Status         string        `json:"status"`
-	Stage          string        `json:"stage"`
-	CreatedAt      time.Time     `json:"created_at"`
-	UpdatedAt      time.Time     `json:"updated_at"`
-	FinishedAt     *time.Time    `json:"finished_at"`
+	SetupID        uuid.UUID  `json:"setup_id"`
+	Flow           string     `json:"flow"`
+	OrganizationID *int64     `json:"organization_id"`
+	UserID         int64      `json:"user_id"`
+	Status         string     `json:"status"`
+	Stage          string     `json:"stage"`
+	CreatedAt      time.Time  `json:"created_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	FinishedAt     *time.Time `json:"finished_at"`
 	// Stages is nil, and left out, in a list of jobs (SPEC §10); a job's own document always has it.
 	Stages          []StageRecord `json:"stages,omitzero"`
 	Result          *Result       `json:"result"`

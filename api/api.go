@@ -42,6 +42,8 @@ type Config struct {
 	// in the dashboard (SPEC §4), when the task belongs to the job's current run.
 	Inspector *asynq.Inspector
 	CancelJob func(ctx context.Context, setupID uuid.UUID, run int) error
+	// Notifier wakes long-polls (?wait=) when their job or batch finishes; without one they look every second.
+	Notifier *postgres.Notifier
 }
 
 // Handler returns the API's routes.
@@ -54,6 +56,10 @@ func Handler(cfg Config) http.Handler {
 	mux.Handle("GET /v1/setups/{id}", s.bearer(http.HandlerFunc(s.getSetup)))
 	mux.Handle("POST /v1/setups/{id}/cancel", s.bearer(http.HandlerFunc(s.cancelSetup)))
 	mux.Handle("POST /v1/setups/{id}/retry", s.bearer(http.HandlerFunc(s.retrySetup)))
+	mux.Handle("GET /v1/webhook-deliveries", s.bearer(http.HandlerFunc(s.listWebhookDeliveries)))
+	mux.Handle("GET /v1/batches/{id}", s.bearer(http.HandlerFunc(s.getBatch)))
+	mux.Handle("POST /v1/batches/{id}/cancel", s.bearer(http.HandlerFunc(s.cancelBatch)))
+	mux.Handle("POST /v1/batches/{id}/retry", s.bearer(http.HandlerFunc(s.retryBatch)))
 	mux.Handle("/v1/", s.bearer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path, nil)
 	})))
@@ -68,6 +74,13 @@ func Handler(cfg Config) http.Handler {
 		mux.Handle("/monitoring/", s.basicAuth(sameOrigin(s.cancelOnRemoval(cfg.Dashboard))))
 	}
 	return mux
+}
+
+func (s *server) notifier() subscriber {
+	if s.cfg.Notifier == nil {
+		return everySecond{}
+	}
+	return s.cfg.Notifier
 }
 
 type server struct {
@@ -113,6 +126,13 @@ func writeError(w http.ResponseWriter, status int, code, message string, fields 
 		body["fields"] = fields
 	}
 	writeJSON(w, status, map[string]any{"error": body})
+}
+
+// writeRawJSON writes a document Postgres rendered.
+func writeRawJSON(w http.ResponseWriter, status int, doc []byte) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(doc, '\n'))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

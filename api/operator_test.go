@@ -37,7 +37,10 @@ func TestDashboardRemovalsCancelJobs(t *testing.T) {
 		Submitter: enqueue.New(store, client), Store: store, Logger: storagetest.Logger(t), Token: token,
 		Dashboard:     asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: opt}),
 		DashboardUser: "operator", DashboardPassword: "Zq3vT9xLw2pK", Inspector: inspector,
-		CancelJob: func(ctx context.Context, id uuid.UUID, run int) error { _, _, err := store.CancelJob(ctx, id, run); return err },
+		CancelJob: func(ctx context.Context, id uuid.UUID, run int) error {
+			_, _, err := store.CancelJob(ctx, id, run)
+			return err
+		},
 	}))
 	defer srv.Close()
 	submit := func() uuid.UUID {

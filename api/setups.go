@@ -1,7 +1,7 @@
 package api
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -10,14 +10,6 @@ import (
 
 	"github.com/ssosetup/ssosetup"
 	"github.com/ssosetup/ssosetup/enqueue"
-	"github.com/ssosetup/ssosetup/tasks"
-)
-
-// Batch limits (SPEC §4): the most jobs one batch may hold, and the largest batch body; each item is held to
-// MaxBodyBytes like a single request.
-const (
-	MaxBatch          = 1000
-	MaxBatchBodyBytes = 16 << 20
 )
 
 type created struct {
@@ -64,68 +56,22 @@ func (s *server) createSetup(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, createdBody(id))
 }
 
-type batchItem struct {
-	SetupID *uuid.UUID     `json:"setup_id,omitempty"`
-	Error   map[string]any `json:"error,omitempty"`
-}
-
-func (s *server) createBatch(w http.ResponseWriter, r *http.Request) {
-	body, ok := readBody(w, r, MaxBatchBodyBytes)
-	if !ok {
-		return
-	}
-	var batch struct {
-		Setups   []jsonRaw `json:"setups"`
-		Priority string    `json:"priority"`
-	}
-	if err := ssosetup.DecodeStrict(body, &batch); err != nil {
-		writeRequestError(w, err)
-		return
-	}
-	// A batch is bulk work unless it says otherwise (SPEC §10): the bulk queue, whose events wait longer to
-	// share ClickHouse INSERTs.
-	queue := tasks.QueueBulk
-	switch batch.Priority {
-	case "", "bulk":
-	case "interactive":
-		queue = tasks.QueueSetups
-	default:
-		writeError(w, http.StatusBadRequest, "invalid_request", "the request is invalid; see fields",
-			map[string]string{"priority": `must be "bulk" or "interactive"`})
-		return
-	}
-	if len(batch.Setups) == 0 || len(batch.Setups) > MaxBatch {
-		writeError(w, http.StatusBadRequest, "invalid_request", "setups must hold 1 to 1000 requests",
-			map[string]string{"setups": "must hold 1 to 1000 requests"})
-		return
-	}
-	results := make([]batchItem, len(batch.Setups))
-	for i, raw := range batch.Setups {
-		if len(raw) > MaxBodyBytes {
-			results[i] = batchItem{Error: map[string]any{"code": "payload_too_large",
-				"message": "this item is larger than a single request may be (256 KiB)"}}
-			continue
-		}
-		req, err := ssosetup.DecodeRequest(raw)
-		if err == nil {
-			var id uuid.UUID
-			id, _, err = s.cfg.Submitter.Submit(r.Context(), req, enqueue.Options{Queue: queue})
-			if err == nil || errors.Is(err, ssosetup.ErrNotEnqueued) {
-				results[i] = batchItem{SetupID: &id}
-				continue
-			}
-		}
-		results[i] = batchItem{Error: itemError(err)}
-	}
-	writeJSON(w, http.StatusAccepted, map[string]any{"results": results})
-}
-
 func (s *server) getSetup(w http.ResponseWriter, r *http.Request) {
 	id, ok := setupID(w, r)
 	if !ok {
 		return
 	}
-	st, err := s.cfg.Store.SetupStatus(r.Context(), id)
+	wait, ok := waitParam(w, r)
+	if !ok {
+		return
+	}
+	st, err := longPoll(r.Context(), s.notifier(), id, wait, func(ctx context.Context) (ssosetup.SetupStatus, bool, error) {
+		st, err := s.cfg.Store.SetupStatus(ctx, id)
+		return st, ssosetup.IsFinished(st.Status), err
+	})
+	if r.Context().Err() != nil {
+		return // the client went away
+	}
 	if errors.Is(err, ssosetup.ErrNotFound) {
 		writeError(w, http.StatusNotFound, "not_found", "no setup with this id", nil)
 		return
@@ -162,17 +108,6 @@ func writeRequestError(w http.ResponseWriter, err error) {
 	writeError(w, http.StatusServiceUnavailable, "unavailable", "the setup could not be recorded; try again", nil)
 }
 
-func itemError(err error) map[string]any {
-	var fe ssosetup.FieldErrors
-	if errors.As(err, &fe) {
-		return map[string]any{"code": "invalid_request", "message": "the request is invalid; see fields", "fields": fe}
-	}
-	return map[string]any{"code": "unavailable", "message": "the setup could not be recorded; try again"}
-}
-
-// jsonRaw keeps each batch item's bytes for strict decoding on its own.
-type jsonRaw = json.RawMessage
-
 // idempotencyKey reads the Idempotency-Key header: absent, or 1–255 printable ASCII characters (SPEC §4).
 // Anything else gets a 400, so that a client never retries a request that can only fail.
 func idempotencyKey(w http.ResponseWriter, r *http.Request) (string, bool) {
@@ -181,14 +116,19 @@ func idempotencyKey(w http.ResponseWriter, r *http.Request) (string, bool) {
 		return "", true
 	}
 	key := values[0]
-	valid := len(values) == 1 && len(key) >= 1 && len(key) <= 255
-	for i := 0; valid && i < len(key); i++ {
-		valid = key[i] >= 0x20 && key[i] <= 0x7e
-	}
-	if !valid {
+	if len(values) != 1 || !validKey(key) {
 		writeError(w, http.StatusBadRequest, "invalid_request", "Idempotency-Key must be one value of 1 to 255 printable ASCII characters",
 			map[string]string{"Idempotency-Key": "must be 1 to 255 printable ASCII characters"})
 		return "", false
 	}
 	return key, true
+}
+
+// validKey reports whether an idempotency key is 1–255 printable ASCII characters.
+func validKey(key string) bool {
+	valid := len(key) >= 1 && len(key) <= 255
+	for i := 0; valid && i < len(key); i++ {
+		valid = key[i] >= 0x20 && key[i] <= 0x7e
+	}
+	return valid
 }

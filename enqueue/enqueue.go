@@ -126,3 +126,127 @@ func requestHash(req ssosetup.Request) (string, error) {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:]), nil
 }
+
+// BatchItem is one item of a batch: a decoded request, or the error that kept it from being one.
+type BatchItem struct {
+	Request        *ssosetup.Request // nil when Error is set
+	IdempotencyKey string
+	Error          map[string]any
+}
+
+// BatchOptions are a batch's settings.
+type BatchOptions struct {
+	IdempotencyKey string // the whole batch's
+	BodyHash       string // identifies the batch's body for its key
+	Queue          string // tasks.QueueBulk (default) or tasks.QueueSetups
+}
+
+// Batch is a recorded batch: its id and each item's answer.
+type Batch struct {
+	ID      uuid.UUID
+	Results []postgres.BatchResult
+	Created bool // false for a repeat under the batch's idempotency key
+}
+
+// SubmitBatch validates each item, records the batch and its jobs in one transaction and enqueues the jobs
+// it created (SPEC §10). An invalid item gets its own error and does not reject the others. Jobs Redis could
+// not take stay recorded, and the reconciler enqueues them; the error then wraps ssosetup.ErrNotEnqueued.
+func (s *Submitter) SubmitBatch(ctx context.Context, items []BatchItem, opts BatchOptions) (Batch, error) {
+	queue := opts.Queue
+	if queue == "" {
+		queue = tasks.QueueBulk
+	}
+	n := postgres.NewBatch{IdempotencyKey: opts.IdempotencyKey, RequestHash: opts.BodyHash,
+		Setups: make([]*postgres.NewSetup, len(items)), Results: make([]postgres.BatchResult, len(items))}
+	var err error
+	if n.ID, err = uuid.NewV7(); err != nil {
+		return Batch{}, err
+	}
+	for i, item := range items {
+		if item.Request == nil {
+			n.Results[i].Error = item.Error
+			continue
+		}
+		req := *item.Request
+		if err := req.Normalize(); err != nil {
+			n.Results[i].Error = FieldError(err)
+			continue
+		}
+		hash, err := requestHash(req)
+		if err != nil {
+			return Batch{}, err
+		}
+		id, err := uuid.NewV7()
+		if err != nil {
+			return Batch{}, err
+		}
+		n.Setups[i] = &postgres.NewSetup{ID: id, Request: req, RequestHash: hash, IdempotencyKey: item.IdempotencyKey, Queue: queue}
+	}
+	id, results, jobs, created, err := s.store.CreateBatch(ctx, n)
+	if err != nil {
+		return Batch{}, fmt.Errorf("record batch: %w", err)
+	}
+	var enqueueErr error
+	for _, job := range jobs {
+		if err := Stage(ctx, s.client, ssosetup.StageStart, job, 0, queue); err != nil && enqueueErr == nil {
+			enqueueErr = fmt.Errorf("%w: %w", ssosetup.ErrNotEnqueued, err)
+		}
+	}
+	return Batch{ID: id, Results: results, Created: created}, enqueueErr
+}
+
+// FieldError is an item's error document for a request that failed validation.
+func FieldError(err error) map[string]any {
+	var fe ssosetup.FieldErrors
+	if errors.As(err, &fe) {
+		return map[string]any{"code": "invalid_request", "message": "the request is invalid; see fields", "fields": fe}
+	}
+	return map[string]any{"code": "invalid_request", "message": err.Error()}
+}
+
+// CancelBatch cancels every unfinished job of a batch and returns how many it cancelled.
+func (s *Submitter) CancelBatch(ctx context.Context, id uuid.UUID) (int, error) {
+	jobs, err := s.store.BatchJobs(ctx, id, ssosetup.StatusQueued, ssosetup.StatusRunning)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, job := range jobs {
+		_, changed, err := s.store.CancelJob(ctx, job, postgres.AnyRun)
+		if err != nil {
+			return n, err
+		}
+		if changed {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// Refused is a job of a batch that could not be retried, and why.
+type Refused struct {
+	SetupID uuid.UUID `json:"setup_id"`
+	Message string    `json:"message"`
+}
+
+// RetryBatch retries every failed or cancelled job of a batch; a job whose retry is refused is reported, not
+// an error.
+func (s *Submitter) RetryBatch(ctx context.Context, id uuid.UUID) (retried int, refused []Refused, err error) {
+	jobs, err := s.store.BatchJobs(ctx, id, ssosetup.StatusFailed, ssosetup.StatusCancelled)
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, job := range jobs {
+		_, err := s.Retry(ctx, job, "")
+		var conflict *ssosetup.ConflictError
+		switch {
+		case errors.As(err, &conflict):
+			refused = append(refused, Refused{SetupID: job, Message: conflict.Message})
+		case err != nil && !errors.Is(err, ssosetup.ErrNotEnqueued):
+			return retried, refused, err
+		default:
+			retried++
+		}
+	}
+	return retried, refused, nil
+}

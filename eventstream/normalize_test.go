@@ -5,8 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"unicode"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 )
@@ -245,9 +245,9 @@ func TestNormalizeTags(t *testing.T) {
 		{"object", `{"tags": {"region": "eu", "n": 3, "b": true}}`, keys("b=true,level=error,n=3,region=eu,sentry:user=id:7"), nil},
 		{"pairs", `{"tags": [["region", "eu"], ["bad key!", "x"], ["k", "multi\nline"], ["only-one"]]}`,
 			keys("level=error,region=eu,sentry:user=id:7"), []string{"invalid_data:tags", "invalid_data:tags", "invalid_data:tags"}},
-		{"key 32", `{"tags": {"` + strings.Repeat("k", 32) + `": "v"}}`, keys(strings.Repeat("k", 32)+"=v,"+base), nil},
+		{"key 32", `{"tags": {"` + strings.Repeat("k", 32) + `": "v"}}`, keys(strings.Repeat("k", 32) + "=v," + base), nil},
 		{"key 33", `{"tags": {"` + strings.Repeat("k", 33) + `": "v"}}`, keys(base), []string{"invalid_data:tags"}},
-		{"value 200", `{"tags": {"k": "` + strings.Repeat("é", 200) + `"}}`, keys("k="+strings.Repeat("é", 200)+","+base), nil},
+		{"value 200", `{"tags": {"k": "` + strings.Repeat("é", 200) + `"}}`, keys("k=" + strings.Repeat("é", 200) + "," + base), nil},
 		{"value 201", `{"tags": {"k": "` + strings.Repeat("é", 201) + `"}}`, keys(base), []string{"invalid_data:tags"}},
 		{"value with tab", `{"tags": {"k": "a\tb"}}`, keys(base), []string{"invalid_data:tags"}},
 		{"value empty", `{"tags": {"k": ""}}`, keys(base), []string{"invalid_data:tags"}},
@@ -261,7 +261,7 @@ func TestNormalizeTags(t *testing.T) {
 		{"derived without a field", `{"tags": {"sentry:release": "raw", "logger": "x"}}`, keys(base),
 			[]string{"invalid_data:tags", "invalid_data:tags"}},
 		{"derived to the same value", `{"level": "info", "tags": {"level": "info"}}`, keys("level=info,sentry:user=id:7"), nil},
-		{"environment tag kept without environment", `{"tags": {"environment": "staging"}}`, keys("environment=staging,"+base), nil},
+		{"environment tag kept without environment", `{"tags": {"environment": "staging"}}`, keys("environment=staging," + base), nil},
 		{"sentry:user from username", `{"user": {"username": "ada", "email": "ada@acme.test"}}`,
 			keys("level=error,sentry:user=username:ada"), nil},
 		{"sentry:user from email", `{"user": {"email": "ada@acme.test", "ip_address": "203.0.113.5"}}`,

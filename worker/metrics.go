@@ -8,13 +8,15 @@ import (
 
 // Metrics are the worker's Prometheus collectors. One set serves every Worker of a process.
 type Metrics struct {
-	JobsFinished   *prometheus.CounterVec
-	JobFailures    *prometheus.CounterVec
-	StageDuration  *prometheus.HistogramVec
-	TaskRetries    *prometheus.CounterVec
-	BatchRows      prometheus.Histogram
-	InsertDuration prometheus.Histogram
-	InsertFailures prometheus.Counter
+	JobsFinished  *prometheus.CounterVec
+	JobFailures   *prometheus.CounterVec
+	StageDuration *prometheus.HistogramVec
+	TaskRetries   *prometheus.CounterVec
+	// WebhookAttempts counts webhook delivery attempts by outcome (delivered, failed, given_up).
+	WebhookAttempts *prometheus.CounterVec
+	BatchRows       prometheus.Histogram
+	InsertDuration  prometheus.Histogram
+	InsertFailures  prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them with reg (nil: not registered, for tests).
@@ -34,6 +36,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "ssosetup_task_retries_total",
 			Help: "Task runs that failed and will be retried, by task type and reason (outage: a dependency was unavailable, which uses up no retry; error: anything else).",
 		}, []string{"type", "reason"}),
+		WebhookAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ssosetup_webhook_attempts_total",
+			Help: "Webhook delivery attempts, by outcome: delivered, failed (tried again later), given_up (after a day).",
+		}, []string{"outcome"}),
 		BatchRows: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "ssosetup_eventstream_batch_rows", Help: "Events per ClickHouse INSERT.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 11),
@@ -47,7 +53,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.JobsFinished, m.JobFailures, m.StageDuration, m.TaskRetries, m.BatchRows,
+		reg.MustRegister(m.JobsFinished, m.JobFailures, m.StageDuration, m.TaskRetries, m.WebhookAttempts, m.BatchRows,
 			m.InsertDuration, m.InsertFailures)
 	}
 	return m

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,11 @@ type Config struct {
 	// EventInsertTimeout bounds one ClickHouse INSERT of the event batcher, well under a task's timeout so
 	// that a hanging ClickHouse fails the batch's tasks (they retry) instead of timing them out; default 10 s.
 	EventInsertTimeout time.Duration
+	// WebhookSecret is the key deliveries are signed with (SPEC §11); nil: this worker delivers no webhooks
+	// (the store's receiver URLs decide which are written).
+	WebhookSecret []byte
+	// WebhookRetryMax caps the backoff between a delivery's attempts; default 10 min.
+	WebhookRetryMax time.Duration
 	// Middleware wraps every task's handler, inside the worker's own (outermost first), as asynq's
 	// ServeMux.Use does.
 	Middleware []asynq.MiddlewareFunc
@@ -72,6 +78,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.EventBatchBulkDelay == 0 {
 		c.EventBatchBulkDelay = 2 * time.Second
+	}
+	if c.WebhookRetryMax == 0 {
+		c.WebhookRetryMax = 10 * time.Minute
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 10 * time.Second
@@ -123,6 +132,7 @@ type Worker struct {
 	recon     *reconciler
 	orphans   *orphanFinder
 	retry     *retryPolicy
+	webhooks  *webhookSender // nil without a webhook secret
 	// taskOpts override the options of every task the worker enqueues (MaxRetry).
 	taskOpts []asynq.Option
 	running  atomic.Int64 // tasks being handled now
@@ -144,6 +154,10 @@ func New(cfg Config) *Worker {
 	w.batcher = newEventBatcher(cfg.Events, cfg.EventBatchSize, cfg.EventBatchDelay, cfg.EventBatchBulkDelay,
 		w.observeInsert, func() int { return int(w.running.Load()) }, 2*cfg.PollInterval)
 	w.batcher.insertTimeout = cfg.EventInsertTimeout
+	if cfg.WebhookSecret != nil {
+		w.webhooks = &webhookSender{w: w, key: cfg.WebhookSecret, retryMax: cfg.WebhookRetryMax,
+			client: &http.Client{Timeout: webhookTimeout}}
+	}
 	w.server = asynq.NewServer(cfg.Redis, asynq.Config{
 		Concurrency:       cfg.Concurrency,
 		Queues:            tasks.QueuePriorities,
@@ -181,6 +195,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	loops.Go(func() { w.signals.run(ctx) })
 	loops.Go(func() { w.recon.run(ctx) })
 	loops.Go(func() { w.orphans.run(ctx) })
+	if w.webhooks != nil {
+		loops.Go(func() { w.webhooks.run(ctx) })
+	}
 	<-ctx.Done()
 	w.log.Info("worker stopping: finishing in-flight tasks", "timeout", w.cfg.ShutdownTimeout.String())
 	w.server.Shutdown()

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ssosetup/ssosetup/redact"
+	"github.com/ssosetup/ssosetup/webhook"
 )
 
 // config is the whole environment of SPEC §6, read once at start.
@@ -40,6 +41,9 @@ type config struct {
 	ReconcileIdle     time.Duration
 	LogLevel          slog.Level
 	LogFormat         string
+	WebhookURLs       []string
+	WebhookSecret     []byte // the key of SSOSETUP_WEBHOOK_SECRET's whsec_ form
+	JobRetention      time.Duration
 }
 
 // loadConfig reads the environment, applies defaults and validates; the error names the bad variable.
@@ -60,6 +64,16 @@ func loadConfig() (config, error) {
 		SMTPURL:           os.Getenv("SMTP_URL"),
 		SMTPFrom:          env("SMTP_FROM", "ssosetup@localhost"),
 		LogFormat:         env("LOG_FORMAT", "json"),
+	}
+	if urls := os.Getenv("SSOSETUP_WEBHOOK_URL"); urls != "" {
+		c.WebhookURLs = splitList(urls)
+	}
+	if secret := os.Getenv("SSOSETUP_WEBHOOK_SECRET"); secret != "" {
+		key, err := webhook.ParseSecret(secret)
+		if err != nil {
+			return c, fmt.Errorf("SSOSETUP_WEBHOOK_SECRET: %w", err)
+		}
+		c.WebhookSecret = key
 	}
 	if addrs := os.Getenv("REDIS_CLUSTER_ADDRS"); addrs != "" {
 		c.RedisClusterAddrs = splitList(addrs)
@@ -89,6 +103,9 @@ func loadConfig() (config, error) {
 	if c.ReconcileIdle, err = envDuration("WORKER_RECONCILE_IDLE", 30*time.Second); err != nil {
 		return c, err
 	}
+	if c.JobRetention, err = envDuration("SSOSETUP_JOB_RETENTION", 720*time.Hour); err != nil {
+		return c, err
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(env("LOG_LEVEL", "info"))); err != nil {
 		return c, fmt.Errorf("LOG_LEVEL: %q is not one of debug, info, warn, error", os.Getenv("LOG_LEVEL"))
 	}
@@ -115,6 +132,17 @@ func (c config) validate() error {
 	}
 	if c.ReconcileInterval < 100*time.Millisecond || c.ReconcileIdle < 100*time.Millisecond {
 		return fmt.Errorf("WORKER_RECONCILE_INTERVAL and WORKER_RECONCILE_IDLE: must be at least 100ms")
+	}
+	for _, u := range c.WebhookURLs {
+		if p, err := url.Parse(u); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+			return fmt.Errorf("SSOSETUP_WEBHOOK_URL: %q is not an http or https URL", maskURL(u))
+		}
+	}
+	if len(c.WebhookURLs) > 0 && c.WebhookSecret == nil {
+		return fmt.Errorf("SSOSETUP_WEBHOOK_SECRET: required when SSOSETUP_WEBHOOK_URL is set (whsec_ and the base64 of 24 to 64 random bytes)")
+	}
+	if c.JobRetention < time.Hour {
+		return fmt.Errorf("SSOSETUP_JOB_RETENTION: must be at least 1h, got %s", c.JobRetention)
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return fmt.Errorf("LOG_FORMAT: %q is not json or text", c.LogFormat)

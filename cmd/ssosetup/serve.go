@@ -40,10 +40,13 @@ func serveHTTP(ctx context.Context, cfg config, d *deps, log *slog.Logger, token
 	client := asynq.NewClient(d.redis)
 	defer client.Close()
 	defer registerQueueMetrics(d)()
-	store := postgres.NewStore(d.pool)
+	store := newStore(cfg, d)
 	inspector := asynq.NewInspector(d.redis)
 	defer inspector.Close()
+	notifier := store.NewNotifier(log)
+	go notifier.Run(ctx)
 	handler := api.Handler(api.Config{
+		Notifier:  notifier,
 		Submitter: enqueue.New(store, client),
 		Store:     store,
 		Logger:    log,
@@ -116,10 +119,17 @@ func newWorker(cfg config, d *deps, log *slog.Logger) (*worker.Worker, error) {
 		mailer = m
 	}
 	return worker.New(worker.Config{
-		Redis: d.redis, Store: postgres.NewStore(d.pool), Events: clickhouse.NewEvents(d.ch), Logger: log,
+		Redis: d.redis, Store: newStore(cfg, d), Events: clickhouse.NewEvents(d.ch), Logger: log,
 		Concurrency: cfg.Concurrency, PollInterval: cfg.PollInterval, BaseURL: cfg.BaseURL, Mailer: mailer,
 		ReconcileInterval: cfg.ReconcileInterval, ReconcileIdle: cfg.ReconcileIdle,
 		EventBatchSize: cfg.EventBatchSize, EventBatchDelay: cfg.EventBatchDelay, EventBatchBulkDelay: cfg.EventBatchBulk,
-		Metrics: worker.NewMetrics(prometheus.DefaultRegisterer),
+		Metrics: worker.NewMetrics(prometheus.DefaultRegisterer), WebhookSecret: cfg.WebhookSecret,
 	}), nil
+}
+
+// newStore is the Postgres store with the configured webhook receivers.
+func newStore(cfg config, d *deps) *postgres.Store {
+	store := postgres.NewStore(d.pool)
+	store.SetWebhookURLs(cfg.WebhookURLs)
+	return store
 }

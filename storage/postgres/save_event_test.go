@@ -51,7 +51,7 @@ func TestSaveEventReleaseEnvironment(t *testing.T) {
 		first, last time.Time
 	}{
 		{t0, t0, t0},
-		{t0.Add(60 * time.Second), t0, t0},                        // exactly a minute newer: no write
+		{t0.Add(60 * time.Second), t0, t0}, // exactly a minute newer: no write
 		{t0.Add(61 * time.Second), t0, t0.Add(61 * time.Second)},  // more than a minute: bumped
 		{t0.Add(121 * time.Second), t0, t0.Add(61 * time.Second)}, // a minute after the bump: no write
 		{t0.Add(122 * time.Second), t0, t0.Add(122 * time.Second)},
