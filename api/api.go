@@ -4,6 +4,7 @@ package api
 
 import (
 	"context"
+	_ "embed"
 	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
@@ -16,6 +17,11 @@ import (
 	"github.com/ssosetup/ssosetup/enqueue"
 	"github.com/ssosetup/ssosetup/storage/postgres"
 )
+
+// OpenAPI is the API's OpenAPI 3 document, served at /v1/openapi.json; the tests hold every response to it.
+//
+//go:embed openapi.json
+var OpenAPI []byte
 
 // MaxBodyBytes is the largest request body accepted (SPEC §4); larger ones get 413.
 const MaxBodyBytes = 256 << 10
@@ -56,6 +62,9 @@ func Handler(cfg Config) http.Handler {
 	mux.Handle("GET /v1/setups/{id}", s.bearer(http.HandlerFunc(s.getSetup)))
 	mux.Handle("POST /v1/setups/{id}/cancel", s.bearer(http.HandlerFunc(s.cancelSetup)))
 	mux.Handle("POST /v1/setups/{id}/retry", s.bearer(http.HandlerFunc(s.retrySetup)))
+	mux.Handle("GET /v1/openapi.json", s.bearer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeRawJSON(w, http.StatusOK, OpenAPI)
+	})))
 	mux.Handle("GET /v1/webhook-deliveries", s.bearer(http.HandlerFunc(s.listWebhookDeliveries)))
 	mux.Handle("GET /v1/batches/{id}", s.bearer(http.HandlerFunc(s.getBatch)))
 	mux.Handle("POST /v1/batches/{id}/cancel", s.bearer(http.HandlerFunc(s.cancelBatch)))
@@ -132,7 +141,8 @@ func writeError(w http.ResponseWriter, status int, code, message string, fields 
 func writeRawJSON(w http.ResponseWriter, status int, doc []byte) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_, _ = w.Write(append(doc, '\n'))
+	_, _ = w.Write(doc)
+	_, _ = w.Write([]byte("\n"))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

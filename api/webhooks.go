@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ssosetup/ssosetup/redact"
 	"github.com/ssosetup/ssosetup/storage/postgres"
 )
 
@@ -51,6 +52,9 @@ func (s *server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request) {
 	}
 	if list == nil {
 		list = []postgres.WebhookDelivery{}
+	}
+	for i := range list {
+		list[i].URL = redact.URL(list[i].URL) // a receiver's URL may carry a token
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"deliveries": list})
 }
