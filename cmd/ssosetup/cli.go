@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/ssosetup/ssosetup/client"
 )
@@ -46,7 +45,7 @@ func enqueueCmd(ctx context.Context, cfg config, args []string, stdin io.Reader,
 		fmt.Fprintln(stdout, created.SetupID)
 		return nil
 	}
-	st, err := c.Wait(ctx, created.SetupID, 100*time.Millisecond)
+	st, err := c.Wait(ctx, created.SetupID)
 	if err != nil {
 		return err
 	}

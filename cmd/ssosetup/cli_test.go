@@ -22,7 +22,8 @@ import (
 )
 
 // TestEnqueueAndStatusCommands drives the CLI against a real API and worker: a setup that succeeds exits 0,
-// one that fails prints its code and exits with an error.
+// one that fails prints its code and exits with an error; a batch is waited for; jobs are listed, retried
+// and cancelled.
 func TestEnqueueAndStatusCommands(t *testing.T) {
 	pool := storagetest.Postgres(t)
 	store := postgres.NewStore(pool)
@@ -74,6 +75,43 @@ func TestEnqueueAndStatusCommands(t *testing.T) {
 	out.Reset()
 	if err := run(ctx, []string{"status", id}, nil, &out, &out); err != nil || !strings.Contains(out.String(), id) {
 		t.Errorf("status %s: %v\n%s", id, err, out.String())
+	}
+
+	// A batch of two jobs that fail (the user is no member of the other org), as JSON lines.
+	var other int64
+	if err := pool.QueryRow(ctx, `INSERT INTO organizations (slug, name) VALUES ('cli2', 'CLI 2') RETURNING id`).Scan(&other); err != nil {
+		t.Fatal(err)
+	}
+	failing := strings.Replace(body, `"organization_id": `+itoa(org), `"organization_id": `+itoa(other), 1)
+	out.Reset()
+	err = run(ctx, []string{"batch", "--wait"}, strings.NewReader(failing+"\n"+failing+"\n"), &out, &out)
+	if !errors.Is(err, errJobFailed) || !strings.Contains(out.String(), `"failed": 2`) {
+		t.Errorf("batch --wait of two failing jobs: %v\n%s", err, out.String())
+	}
+
+	out.Reset()
+	if err := run(ctx, []string{"list", "--status", "failed", "--org", "cli2", "--json"}, nil, &out, &out); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) != 2 || !strings.Contains(lines[0], `"not_a_member"`) {
+		t.Fatalf("list --json of the failed jobs:\n%s", out.String())
+	}
+	failedID := lines[0][strings.Index(lines[0], `"setup_id":"`)+12:][:36]
+	out.Reset()
+	if err := run(ctx, []string{"list", "--limit", "3"}, nil, &out, &out); err != nil ||
+		len(strings.Split(strings.TrimSpace(out.String()), "\n")) != 4 || !strings.HasPrefix(out.String(), "SETUP_ID") {
+		t.Errorf("list as a table: %v\n%s", err, out.String())
+	}
+
+	out.Reset()
+	if err := run(ctx, []string{"retry", "--idempotency-key", "cli-r", failedID}, nil, &out, &out); err != nil ||
+		!strings.Contains(out.String(), `"retries": 1`) {
+		t.Errorf("retry %s: %v\n%s", failedID, err, out.String())
+	}
+	out.Reset()
+	if err := run(ctx, []string{"cancel", id}, nil, &out, &out); err == nil || !strings.Contains(err.Error(), "conflict") {
+		t.Errorf("cancel of a finished job: %v\n%s", err, out.String())
 	}
 
 	t.Setenv("SSOSETUP_API_TOKEN", "wrong")

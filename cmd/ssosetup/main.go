@@ -24,6 +24,14 @@ commands:
                           submit a job (JSON, stdin by default) through the API; print its id,
                           or with --wait its final status (exit 1 when it failed or was cancelled)
   status ID               print a job's status document
+  list [--status S] [--org ID|SLUG] [--flow F] [--code C] [--batch ID] [--limit N] [--json]
+                          list jobs, newest first, as a table (or JSON lines)
+  cancel ID               cancel a job at its next stage boundary (exit 1 when refused)
+  retry [--idempotency-key K] ID
+                          retry a failed or cancelled job from where it stopped (exit 1 when refused)
+  batch [-f FILE] [--wait] [--priority bulk|interactive] [--idempotency-key K]
+                          submit {"setups": [...]} or one JSON request a line; print the batch id, or with
+                          --wait show its progress and its counts (exit 1 when a job failed)
   loadtest [--orgs N] [--members M] [--baseline] [--json] [--api] [--metrics URL,...]
                           push bulk setups and links through the running workers and report
   healthcheck             exit 0 when the local listener answers /healthz (WORKER_LISTEN, else
@@ -70,6 +78,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return enqueueCmd(ctx, cfg, args[1:], stdin, stdout)
 	case "status":
 		return statusCmd(ctx, cfg, args[1:], stdout)
+	case "list":
+		return listCmd(ctx, cfg, args[1:], stdout)
+	case "cancel":
+		return cancelCmd(ctx, cfg, args[1:], stdout)
+	case "retry":
+		return retryCmd(ctx, cfg, args[1:], stdout)
+	case "batch":
+		return batchCmd(ctx, cfg, args[1:], stdin, stdout, stderr)
 	case "loadtest":
 		return loadtestCmd(ctx, cfg, log, args[1:], stdout, stderr)
 	case "healthcheck":
