@@ -4,8 +4,8 @@ package api
 
 import (
 	"context"
-	_ "embed"
 	"crypto/subtle"
+	_ "embed"
 	"encoding/json"
 	"log/slog"
 	"net/http"

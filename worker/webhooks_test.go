@@ -188,4 +188,3 @@ func TestWebhooksWaitForAReceiverThatIsDown(t *testing.T) {
 		t.Errorf("delivered %v, want the 5 jobs %v", delivered, ids)
 	}
 }
-

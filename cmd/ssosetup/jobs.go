@@ -68,10 +68,10 @@ func listCmd(ctx context.Context, cfg config, args []string, stdout io.Writer) e
 func printRow(w io.Writer, raw json.RawMessage) {
 	var s struct {
 		SetupID, Status, Flow, Stage string
-		OrganizationID             *int64    `json:"organization_id"`
-		Retries                    int       `json:"retries"`
-		CreatedAt                  time.Time `json:"created_at"`
-		Error                      *struct{ Code string }
+		OrganizationID               *int64    `json:"organization_id"`
+		Retries                      int       `json:"retries"`
+		CreatedAt                    time.Time `json:"created_at"`
+		Error                        *struct{ Code string }
 	}
 	_ = json.Unmarshal(raw, &s)
 	org, code := "-", "-"
