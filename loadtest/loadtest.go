@@ -38,6 +38,9 @@ type Config struct {
 	PollInterval time.Duration
 	Progress     io.Writer // progress output; a terminal gets a bar
 	Terminal     bool
+	// Queue is where the jobs go: tasks.QueueBulk (default), submitted as batches, or tasks.QueueSetups,
+	// submitted one by one as a web tier's interactive jobs are (SPEC §8).
+	Queue string
 	// Metrics are the workers' /metrics URLs, where the report's ClickHouse figures are read; none leaves
 	// them at zero.
 	Metrics []string

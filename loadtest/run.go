@@ -35,10 +35,12 @@ func (r *runner) run(ctx context.Context, orgs []org) error {
 	if err := r.cfg.Pool.QueryRow(ctx, `SELECT now()`).Scan(&r.since); err != nil {
 		return err
 	}
+	var setups []pendingJob
 	for i, o := range orgs {
-		if err := r.submit(ctx, setupRequest(o), i); err != nil {
-			return err
-		}
+		setups = append(setups, pendingJob{setupRequest(o), i})
+	}
+	if err := r.submit(ctx, setups); err != nil {
+		return err
 	}
 	lastLine := time.Now()
 	for len(r.pending) > 0 {
@@ -51,6 +53,7 @@ func (r *runner) run(ctx context.Context, orgs []org) error {
 		if err != nil {
 			return err
 		}
+		var links []pendingJob
 		for _, f := range finished {
 			orgIndex := r.pending[f.id]
 			delete(r.pending, f.id)
@@ -66,11 +69,12 @@ func (r *runner) run(ctx context.Context, orgs []org) error {
 			r.succeeded++
 			if orgIndex >= 0 {
 				for _, user := range orgs[orgIndex].members {
-					if err := r.submit(ctx, linkRequest(orgs[orgIndex], user), -1); err != nil {
-						return err
-					}
+					links = append(links, pendingJob{linkRequest(orgs[orgIndex], user), -1})
 				}
 			}
+		}
+		if err := r.submit(ctx, links); err != nil {
+			return err
 		}
 		progress(r.succeeded+r.failed, r.total, &lastLine)
 	}
@@ -78,10 +82,87 @@ func (r *runner) run(ctx context.Context, orgs []org) error {
 	return nil
 }
 
-func (r *runner) submit(ctx context.Context, req ssosetup.Request, orgIndex int) error {
+// pendingJob is a job to submit: its request, and the index of its org for a setup (-1 for a link).
+type pendingJob struct {
+	req      ssosetup.Request
+	orgIndex int
+}
+
+// submit submits jobs: on the bulk queue as batches of up to 1000 (SPEC §8), or on the interactive queue one
+// by one.
+func (r *runner) submit(ctx context.Context, jobs []pendingJob) error {
+	if r.cfg.Queue == tasks.QueueSetups {
+		for _, j := range jobs {
+			if err := r.submitOne(ctx, j); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for len(jobs) > 0 {
+		n := min(len(jobs), maxBatch)
+		if err := r.submitBatch(ctx, jobs[:n]); err != nil {
+			return err
+		}
+		jobs = jobs[n:]
+	}
+	return nil
+}
+
+// maxBatch is the most jobs one batch holds (SPEC §4).
+const maxBatch = 1000
+
+func (r *runner) submitBatch(ctx context.Context, jobs []pendingJob) error {
+	ids := make([]string, len(jobs))
+	if r.cfg.API != nil {
+		items := make([]ssosetup.Request, len(jobs))
+		for i, j := range jobs {
+			items[i] = j.req
+		}
+		body, err := json.Marshal(map[string]any{"setups": items, "priority": "bulk"})
+		if err != nil {
+			return err
+		}
+		created, err := r.cfg.API.SubmitBatch(ctx, body, "")
+		if err != nil {
+			return fmt.Errorf("submit a batch over the API: %w", err)
+		}
+		for i, res := range created.Results {
+			if res.Error != nil {
+				return fmt.Errorf("a batch item was refused: %s", res.Error.Error())
+			}
+			ids[i] = res.SetupID
+		}
+	} else {
+		items := make([]enqueue.BatchItem, len(jobs))
+		for i, j := range jobs {
+			items[i] = enqueue.BatchItem{Request: &j.req}
+		}
+		b, err := r.submitter.SubmitBatch(ctx, items, enqueue.BatchOptions{Queue: tasks.QueueBulk})
+		if err != nil {
+			return fmt.Errorf("submit a batch: %w", err)
+		}
+		for i, res := range b.Results {
+			if res.SetupID == nil {
+				return fmt.Errorf("a batch item was refused: %v", res.Error)
+			}
+			ids[i] = res.SetupID.String()
+		}
+	}
+	for i, s := range ids {
+		id, err := uuid.Parse(s)
+		if err != nil {
+			return err
+		}
+		r.track(id, jobs[i].orgIndex)
+	}
+	return nil
+}
+
+func (r *runner) submitOne(ctx context.Context, j pendingJob) error {
 	var id uuid.UUID
 	if r.cfg.API != nil {
-		body, err := json.Marshal(req)
+		body, err := json.Marshal(j.req)
 		if err != nil {
 			return err
 		}
@@ -94,15 +175,18 @@ func (r *runner) submit(ctx context.Context, req ssosetup.Request, orgIndex int)
 		}
 	} else {
 		var err error
-		// Bulk jobs use their own, lower-priority queue so that interactive setups stay responsive.
-		if id, _, err = r.submitter.Submit(ctx, req, enqueue.Options{Queue: tasks.QueueBulk}); err != nil {
+		if id, _, err = r.submitter.Submit(ctx, j.req, enqueue.Options{Queue: tasks.QueueSetups}); err != nil {
 			return fmt.Errorf("submit: %w", err)
 		}
 	}
+	r.track(id, j.orgIndex)
+	return nil
+}
+
+func (r *runner) track(id uuid.UUID, orgIndex int) {
 	r.submitted++
 	r.ids = append(r.ids, id)
 	r.pending[id] = orgIndex
-	return nil
 }
 
 type finishedJob struct {

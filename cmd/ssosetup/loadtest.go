@@ -15,6 +15,7 @@ import (
 
 	"github.com/ssosetup/ssosetup/client"
 	"github.com/ssosetup/ssosetup/loadtest"
+	"github.com/ssosetup/ssosetup/tasks"
 )
 
 // loadtestCmd runs `ssosetup loadtest` (SPEC §8) against the running workers.
@@ -25,11 +26,16 @@ func loadtestCmd(ctx context.Context, cfg config, log *slog.Logger, args []strin
 	baseline := fs.Bool("baseline", false, "first run as many no-op 7-task Asynq chains and print the throughput ratio")
 	asJSON := fs.Bool("json", false, "print the report as one JSON object")
 	overAPI := fs.Bool("api", false, "submit over the HTTP API (SSOSETUP_API_URL, SSOSETUP_API_TOKEN) instead of the enqueue package")
+	queue := fs.String("queue", "bulk", "bulk: submit as batches on the bulk queue; interactive: one by one on the interactive queue")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
 	metrics := fs.String("metrics", cfg.APIURL+"/metrics",
 		"comma-separated /metrics URLs of every worker, where the ClickHouse INSERT figures are read (`ssosetup run` serves them on SSOSETUP_LISTEN); empty: not reported")
 	if err := fs.Parse(args); err != nil {
 		return errUsage
+	}
+	queues := map[string]string{"bulk": tasks.QueueBulk, "interactive": tasks.QueueSetups}
+	if queues[*queue] == "" {
+		return errors.New(`loadtest: --queue must be "bulk" or "interactive"`)
 	}
 	if *orgs < 1 || *members < 0 {
 		return errors.New("loadtest: --orgs must be at least 1 and --members at least 0")
@@ -44,7 +50,7 @@ func loadtestCmd(ctx context.Context, cfg config, log *slog.Logger, args []strin
 	lt := loadtest.Config{
 		Orgs: *orgs, Members: *members, Baseline: *baseline, Pool: d.pool, ClickHouse: d.ch, Redis: d.redis,
 		Concurrency: cfg.Concurrency, PollInterval: cfg.PollInterval, Progress: stderr,
-		Terminal: isTerminal(stderr), Metrics: splitList(*metrics),
+		Terminal: isTerminal(stderr), Metrics: splitList(*metrics), Queue: queues[*queue],
 	}
 	if *overAPI {
 		lt.API = client.New(cfg.APIURL, cfg.APIToken)
