@@ -58,6 +58,9 @@ type Config struct {
 	WebhookSecret []byte
 	// WebhookRetryMax caps the backoff between a delivery's attempts; default 10 min.
 	WebhookRetryMax time.Duration
+	// JobRetention is how long finished jobs are kept (SPEC §15); default 720h. RetentionInterval is how often
+	// the cleanup runs, across all workers; default 1h.
+	JobRetention, RetentionInterval time.Duration
 	// Middleware wraps every task's handler, inside the worker's own (outermost first), as asynq's
 	// ServeMux.Use does.
 	Middleware []asynq.MiddlewareFunc
@@ -78,6 +81,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.EventBatchBulkDelay == 0 {
 		c.EventBatchBulkDelay = 2 * time.Second
+	}
+	if c.JobRetention == 0 {
+		c.JobRetention = 720 * time.Hour
+	}
+	if c.RetentionInterval == 0 {
+		c.RetentionInterval = time.Hour
 	}
 	if c.WebhookRetryMax == 0 {
 		c.WebhookRetryMax = 10 * time.Minute
@@ -198,6 +207,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	if w.webhooks != nil {
 		loops.Go(func() { w.webhooks.run(ctx) })
 	}
+	loops.Go(func() { w.runRetention(ctx) })
 	<-ctx.Done()
 	w.log.Info("worker stopping: finishing in-flight tasks", "timeout", w.cfg.ShutdownTimeout.String())
 	w.server.Shutdown()

@@ -124,6 +124,7 @@ func newWorker(cfg config, d *deps, log *slog.Logger) (*worker.Worker, error) {
 		ReconcileInterval: cfg.ReconcileInterval, ReconcileIdle: cfg.ReconcileIdle,
 		EventBatchSize: cfg.EventBatchSize, EventBatchDelay: cfg.EventBatchDelay, EventBatchBulkDelay: cfg.EventBatchBulk,
 		Metrics: worker.NewMetrics(prometheus.DefaultRegisterer), WebhookSecret: cfg.WebhookSecret,
+		JobRetention: cfg.JobRetention,
 	}), nil
 }
 

@@ -62,8 +62,12 @@ CREATE TABLE idempotent_actions (
     created_at      timestamptz NOT NULL DEFAULT now()
 );
 
--- Retention (SPEC §15) deletes a job with its signals and e-mails.
+-- Retention (SPEC §15) deletes a job with its signals and e-mails, once an hour for all workers together.
 CREATE INDEX signals_setup_idx ON signals (setup_id) WHERE setup_id IS NOT NULL;
+CREATE TABLE maintenance_runs (
+    name        text PRIMARY KEY,
+    finished_at timestamptz NOT NULL
+);
 
 -- The documents a webhook carries (SPEC §11), rendered in the transaction that finishes a job or a batch. A
 -- batch's document is the one GET /v1/batches/{id} returns too; a job's mirrors the Go status document
@@ -111,6 +115,7 @@ $$;
 DROP FUNCTION ssosetup_batch_document(uuid);
 DROP FUNCTION ssosetup_setup_document(uuid);
 DROP FUNCTION ssosetup_ts(timestamptz);
+DROP TABLE maintenance_runs;
 DROP INDEX signals_setup_idx;
 DROP TABLE idempotent_actions;
 DROP TABLE webhook_deliveries;
