@@ -35,6 +35,27 @@ type ListCursor struct {
 // (nil on the last page). Each filter has an index whose order is the list's (migration 00005), so a page
 // reads about as many rows as it returns, at any table size.
 func (s *Store) ListSetups(ctx context.Context, f ListFilter) ([]ssosetup.SetupStatus, *ListCursor, error) {
+	sql, args := ListSQL(f)
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, nil, err
+	}
+	page, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (st ssosetup.SetupStatus, err error) {
+		return st, scanStatus(row, &st)
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(page) <= f.Limit {
+		return page, nil, nil
+	}
+	page = page[:f.Limit]
+	last := page[len(page)-1]
+	return page, &ListCursor{CreatedAt: last.CreatedAt, ID: last.SetupID}, nil
+}
+
+// ListSQL is the statement ListSetups runs for f, and its arguments (exported for the tests' EXPLAIN).
+func ListSQL(f ListFilter) (string, []any) {
 	var where []string
 	var args []any
 	cond := func(sql string, arg any) {
@@ -78,21 +99,5 @@ func (s *Store) ListSetups(ctx context.Context, f ListFilter) ([]ssosetup.SetupS
 	}
 	args = append(args, f.Limit+1) // one more tells whether there is a next page
 	sql += fmt.Sprintf(" ORDER BY s.created_at DESC, s.id DESC LIMIT $%d", len(args))
-
-	rows, err := s.pool.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, nil, err
-	}
-	page, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (st ssosetup.SetupStatus, err error) {
-		return st, scanStatus(row, &st)
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(page) <= f.Limit {
-		return page, nil, nil
-	}
-	page = page[:f.Limit]
-	last := page[len(page)-1]
-	return page, &ListCursor{CreatedAt: last.CreatedAt, ID: last.SetupID}, nil
+	return sql, args
 }

@@ -7,8 +7,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// retentionLock is the advisory lock key under which one worker at a time cleans up (SPEC §15).
-const retentionLock = 0x5550_7265_7465 // "SSOrete"
+// retentionLock is the advisory lock key under which one worker at a time cleans up (SPEC §15): one per
+// schema, since advisory locks are per database.
+const retentionLock = `hashtextextended('ssosetup retention ' || current_schema(), 0)`
 
 // retentionChunk bounds one deletion, so that cleanup never holds its locks for long.
 const retentionChunk = 500
@@ -30,11 +31,11 @@ func (s *Store) CleanUp(ctx context.Context, retention, interval time.Duration) 
 	}
 	defer conn.Release()
 	var locked bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, retentionLock).Scan(&locked); err != nil || !locked {
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(`+retentionLock+`)`).Scan(&locked); err != nil || !locked {
 		return c, false, err
 	}
 	defer func() {
-		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, retentionLock)
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(`+retentionLock+`)`)
 	}()
 	var recent bool
 	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM maintenance_runs WHERE name = 'retention'
