@@ -334,13 +334,6 @@ func jsonString(v any) string {
 	return string(b)
 }
 
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 // assertValid checks the invariants every normalized event must keep.
 func assertValid(t *testing.T, ev Event) {
 	t.Helper()
