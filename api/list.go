@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 
@@ -93,8 +94,9 @@ func parseListFilter(q url.Values) (postgres.ListFilter, map[string]string) {
 	str("flow", func(v string) bool { return v == ssosetup.FlowSetup || v == ssosetup.FlowLink },
 		`must be "setup" or "link"`, &f.Flow)
 	str("error_code", ssosetup.IsCode, "must be an error code of SPEC §3.9", &f.ErrorCode)
-	str("organization_slug", func(v string) bool { return len(v) <= 255 }, "must be at most 255 characters",
-		&f.OrganizationSlug)
+	str("organization_slug", func(v string) bool {
+		return len(v) <= 255 && utf8.ValidString(v) && !strings.ContainsRune(v, 0)
+	}, "must be at most 255 characters of UTF-8 text", &f.OrganizationSlug)
 	id("organization_id", &f.OrganizationID)
 	id("user_id", &f.UserID)
 	at("created_after", &f.CreatedAfter)
@@ -123,6 +125,10 @@ func parseListFilter(q url.Values) (postgres.ListFilter, map[string]string) {
 	return f, fields
 }
 
+// maxCursorMicros is the year 9999 in Unix microseconds: later is no time a job was created at (and out of
+// Postgres's range far beyond it).
+const maxCursorMicros = 253402300799999999
+
 // A cursor is the position of a page's last job, opaque to clients: base64url of "<created_at µs>.<id>".
 func encodeCursor(c postgres.ListCursor) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.CreatedAt.UnixMicro(), 10) + "." + c.ID.String()))
@@ -136,7 +142,7 @@ func decodeCursor(s string) (postgres.ListCursor, bool) {
 	micros, id, ok := strings.Cut(string(raw), ".")
 	us, err1 := strconv.ParseInt(micros, 10, 64)
 	u, err2 := uuid.Parse(id)
-	if !ok || err1 != nil || err2 != nil {
+	if !ok || err1 != nil || err2 != nil || us < 0 || us > maxCursorMicros {
 		return postgres.ListCursor{}, false
 	}
 	return postgres.ListCursor{CreatedAt: time.UnixMicro(us), ID: u}, true

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -223,4 +224,23 @@ func TestAPIConformsToOpenAPI(t *testing.T) {
 	st, out = c.call("GET", "/v1/openapi.json", "")
 	c.want(200, st, out, "the document")
 	t.Logf("operations and statuses checked: %d", len(c.seen))
+}
+
+// Filters that would reach Postgres as invalid text or an impossible time are refused with a 400 naming
+// them, never a 5xx.
+func TestListRefusesWhatPostgresCannotTake(t *testing.T) {
+	t.Parallel()
+	c := newConformance(t)
+	huge := base64.RawURLEncoding.EncodeToString([]byte("999999999999999999.0e0e0e0e-0000-4000-8000-000000000000"))
+	for name, q := range map[string]string{
+		"NUL in the slug":            "organization_slug=a%00b",
+		"invalid UTF-8 in a slug":    "organization_slug=%ff%fe",
+		"a cursor past year 9999":    "cursor=" + huge,
+		"a cursor that is no cursor": "cursor=bm9wZQ",
+	} {
+		st, out := c.call("GET", "/v1/setups?"+q, "")
+		if st != 400 {
+			t.Errorf("%s: %d %v, want 400", name, st, out)
+		}
+	}
 }

@@ -3,9 +3,11 @@ package worker
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -63,12 +65,19 @@ func (s *webhookSender) round(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx)) // an attempt under way is finished and recorded
+	// An attempt under way when the worker stops is finished and recorded; one not begun yet is left to its
+	// claim's expiry, and another worker.
+	g, gctx := errgroup.WithContext(context.WithoutCancel(ctx))
 	g.SetLimit(webhookParallel)
 	for _, d := range due {
 		g.Go(func() error {
+			if ctx.Err() != nil {
+				return nil
+			}
 			a := s.attempt(gctx, d)
-			if err := s.w.store.RecordWebhook(gctx, d.ID, a); err != nil {
+			rctx, cancel := context.WithTimeout(gctx, webhookTimeout)
+			defer cancel()
+			if err := s.w.store.RecordWebhook(rctx, d.ID, d.Attempts, a); err != nil {
 				// The claim runs out and the delivery is attempted again: at least once.
 				s.w.log.WarnContext(ctx, "webhook attempt not recorded", "delivery_id", d.ID, "error", err.Error())
 			}
@@ -112,12 +121,29 @@ func (s *webhookSender) attempt(ctx context.Context, d postgres.DueWebhook) post
 		}
 	}
 	if err != nil {
-		// The URL may carry a secret in its query; the client's error repeats it.
-		a.Error = strings.ReplaceAll(err.Error(), d.URL, redact.URL(d.URL))
+		a.Error = attemptError(err, d.URL)
 	}
 	a.Next = time.Now().Add(backoff(d.Attempts, webhookRetryMin, s.retryMax))
 	a.GiveUp = time.Since(d.CreatedAt) > webhookGiveUp
 	return a
+}
+
+// attemptError describes a failed attempt without the receiver URL's secrets (its password, a token in its
+// query), which the client's own error repeats.
+func attemptError(err error, target string) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Op + " " + redact.URL(target) + ": " + ue.Err.Error()
+	}
+	return strings.ReplaceAll(err.Error(), target, redact.URL(target))
+}
+
+// newWebhookClient is the HTTP client of deliveries: 5 s an attempt, and redirects are not followed (a
+// redirect is no 2xx, and following it would turn the POST into a GET without the body).
+func newWebhookClient() *http.Client {
+	return &http.Client{Timeout: webhookTimeout, CheckRedirect: func(*http.Request, []*http.Request) error {
+		return http.ErrUseLastResponse
+	}}
 }
 
 // backoff is the wait after the n-th failed attempt: doubling from min, capped at max.

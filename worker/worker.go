@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -165,7 +164,7 @@ func New(cfg Config) *Worker {
 	w.batcher.insertTimeout = cfg.EventInsertTimeout
 	if cfg.WebhookSecret != nil {
 		w.webhooks = &webhookSender{w: w, key: cfg.WebhookSecret, retryMax: cfg.WebhookRetryMax,
-			client: &http.Client{Timeout: webhookTimeout}}
+			client: newWebhookClient()}
 	}
 	w.server = asynq.NewServer(cfg.Redis, asynq.Config{
 		Concurrency:       cfg.Concurrency,

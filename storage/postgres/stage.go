@@ -146,6 +146,9 @@ func (s *Store) recordFailure(ctx context.Context, stage string, run ssosetup.Ru
 	// One round trip: the failure, then the 2FA compensation it may call for, in one transaction.
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
+	// The lock is a statement of its own, so that the statement after it sees what a concurrent end of the
+	// job (a cancel, another run's failure) committed while this one waited: then it records nothing.
+	b.Queue(`SELECT 1 FROM setups WHERE id = $1 FOR UPDATE`, run.SetupID)
 	var recorded bool
 	b.Queue(`
 		WITH rec AS (
@@ -159,7 +162,7 @@ func (s *Store) recordFailure(ctx context.Context, stage string, run ssosetup.Ru
 		UPDATE setups SET stage = $2, status = 'failed', error_code = $4, error_message = $6,
 			organization_id = coalesce(nullif($7, 0), organization_id), request = $8, finished_at = now(),
 			updated_at = now()
-		WHERE id IN (SELECT setup_id FROM rec)`,
+		WHERE id IN (SELECT setup_id FROM rec) AND status IN ('queued', 'running')`,
 		run.SetupID, stage, run.Attempt, je.Code, run.StartedAt, ssosetup.Message(je.Code), out.Job.OrganizationID,
 		scrubbed, run.Retry).Exec(func(tag pgconn.CommandTag) error {
 		recorded = tag.RowsAffected() == 1

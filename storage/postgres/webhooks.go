@@ -62,8 +62,9 @@ type WebhookAttempt struct {
 	GiveUp    bool      // not delivered, and tried for long enough
 }
 
-// RecordWebhook records an attempt of delivery id.
-func (s *Store) RecordWebhook(ctx context.Context, id uuid.UUID, a WebhookAttempt) error {
+// RecordWebhook records attempt number attempt of delivery id. A late result of an attempt whose claim ran
+// out, and which another worker has made since, is dropped: it must not undo that one's outcome.
+func (s *Store) RecordWebhook(ctx context.Context, id uuid.UUID, attempt int, a WebhookAttempt) error {
 	var status *int
 	if a.Status != 0 {
 		status = &a.Status
@@ -76,7 +77,8 @@ func (s *Store) RecordWebhook(ctx context.Context, id uuid.UUID, a WebhookAttemp
 		UPDATE webhook_deliveries SET claimed_until = NULL, last_status = $2, last_error = $3,
 			delivered_at = CASE WHEN $4 THEN now() END, failed_at = CASE WHEN $5 THEN now() END,
 			next_attempt_at = CASE WHEN $4 OR $5 THEN next_attempt_at ELSE $6 END
-		WHERE id = $1`, id, status, errText, a.Delivered, a.GiveUp && !a.Delivered, a.Next)
+		WHERE id = $1 AND attempts = $7 AND delivered_at IS NULL AND failed_at IS NULL`,
+		id, status, errText, a.Delivered, a.GiveUp && !a.Delivered, a.Next, attempt)
 	return err
 }
 

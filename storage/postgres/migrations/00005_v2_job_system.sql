@@ -20,6 +20,9 @@ ALTER TABLE setups ADD COLUMN batch_id uuid REFERENCES batches (id);
 -- a record of an earlier run is replaced.
 ALTER TABLE setup_stages ADD COLUMN run integer NOT NULL DEFAULT 0;
 ALTER TABLE setups ADD COLUMN trace_id text;
+-- The list pages on created_at: the time of the insert, not of its transaction's start, so that a long batch
+-- insert does not file its jobs behind a cursor handed out meanwhile.
+ALTER TABLE setups ALTER COLUMN created_at SET DEFAULT clock_timestamp();
 
 -- The list (SPEC §10) is newest first with a keyset on (created_at, id); one index per filter serves each
 -- filter alone and, with the others as conditions on its rows, each combination. None of them is on a
@@ -61,6 +64,7 @@ CREATE TABLE idempotent_actions (
     target          uuid NOT NULL,
     created_at      timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX idempotent_actions_target_idx ON idempotent_actions (target);
 
 -- Retention (SPEC §15) deletes a job with its signals and e-mails, once an hour for all workers together.
 CREATE INDEX signals_setup_idx ON signals (setup_id) WHERE setup_id IS NOT NULL;
@@ -125,6 +129,7 @@ DROP INDEX setups_user_created_idx;
 DROP INDEX setups_org_created_idx;
 DROP INDEX setups_status_created_idx;
 DROP INDEX setups_created_idx;
+ALTER TABLE setups ALTER COLUMN created_at SET DEFAULT now();
 ALTER TABLE setups DROP COLUMN trace_id;
 ALTER TABLE setup_stages DROP COLUMN run;
 ALTER TABLE setups DROP COLUMN batch_id;
