@@ -21,6 +21,11 @@ const (
 	CodeCancelled             = "cancelled"
 )
 
+// Codes are the error codes, in SPEC §3.9's order.
+var Codes = []string{CodeNotAuthenticated, CodeUIDMismatch, CodeNotAMember, CodeInvalidIdentity, CodeOrgNotFound,
+	CodeUserNotFound, CodeAlreadyConfigured, CodeProviderNotConfigured, CodeProviderMismatch, CodeSSORequired,
+	CodeInternal, CodeCancelled}
+
 var messages = map[string]string{
 	CodeNotAuthenticated:      "You must be authenticated to link accounts.",
 	CodeUIDMismatch:           "There was an error encountered during authentication.",

@@ -42,6 +42,7 @@ type Config struct {
 	Readiness []Check
 	Metrics   http.Handler // served at /metrics when set
 	Dashboard http.Handler // served at /monitoring/ when set, behind basic auth
+	Console   http.Handler // the operator console, served at /console/ when set, behind the same basic auth
 	// DashboardUser and DashboardPassword guard the dashboard.
 	DashboardUser, DashboardPassword string
 	// Inspector and CancelJob, when set, cancel the job of every stage task an operator deletes or archives
@@ -81,6 +82,9 @@ func Handler(cfg Config) http.Handler {
 	}
 	if cfg.Dashboard != nil {
 		mux.Handle("/monitoring/", s.basicAuth(sameOrigin(s.cancelOnRemoval(cfg.Dashboard))))
+	}
+	if cfg.Console != nil {
+		mux.Handle("/console/", s.basicAuth(sameOrigin(cfg.Console)))
 	}
 	return mux
 }

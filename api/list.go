@@ -125,13 +125,9 @@ func parseListFilter(q url.Values) (postgres.ListFilter, map[string]string) {
 	return f, fields
 }
 
-// maxCursorMicros is the year 9999 in Unix microseconds: later is no time a job was created at (and out of
-// Postgres's range far beyond it).
-const maxCursorMicros = 253402300799999999
-
-// A cursor is the position of a page's last job, opaque to clients: base64url of "<created_at µs>.<id>".
+// A cursor is opaque to clients: the base64url of the position of a page's last job.
 func encodeCursor(c postgres.ListCursor) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(c.CreatedAt.UnixMicro(), 10) + "." + c.ID.String()))
+	return base64.RawURLEncoding.EncodeToString([]byte(c.String()))
 }
 
 func decodeCursor(s string) (postgres.ListCursor, bool) {
@@ -139,11 +135,5 @@ func decodeCursor(s string) (postgres.ListCursor, bool) {
 	if err != nil {
 		return postgres.ListCursor{}, false
 	}
-	micros, id, ok := strings.Cut(string(raw), ".")
-	us, err1 := strconv.ParseInt(micros, 10, 64)
-	u, err2 := uuid.Parse(id)
-	if !ok || err1 != nil || err2 != nil || us < 0 || us > maxCursorMicros {
-		return postgres.ListCursor{}, false
-	}
-	return postgres.ListCursor{CreatedAt: time.UnixMicro(us), ID: u}, true
+	return postgres.ParseListCursor(string(raw))
 }

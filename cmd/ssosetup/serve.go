@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/ssosetup/ssosetup/api"
+	"github.com/ssosetup/ssosetup/console"
 	"github.com/ssosetup/ssosetup/enqueue"
 	"github.com/ssosetup/ssosetup/storage/clickhouse"
 	"github.com/ssosetup/ssosetup/storage/postgres"
@@ -45,9 +46,16 @@ func serveHTTP(ctx context.Context, cfg config, d *deps, log *slog.Logger, token
 	defer inspector.Close()
 	notifier := store.NewNotifier(log)
 	go notifier.Run(ctx)
+	submitter := enqueue.New(store, client)
+	var operatorConsole http.Handler
+	if cfg.DashboardUser != "" {
+		operatorConsole = console.Handler(console.Config{Store: store, Submitter: submitter, Logger: log,
+			ReadOnly: cfg.DashboardReadOnly, Dashboard: "/monitoring"})
+	}
 	handler := api.Handler(api.Config{
 		Notifier:  notifier,
-		Submitter: enqueue.New(store, client),
+		Console:   operatorConsole,
+		Submitter: submitter,
 		Store:     store,
 		Logger:    log,
 		Token:     token,

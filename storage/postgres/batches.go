@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -149,6 +150,26 @@ func (s *Store) BatchDocument(ctx context.Context, id uuid.UUID) (json.RawMessag
 	var doc []byte
 	err := s.pool.QueryRow(ctx, `SELECT ssosetup_batch_document(id) FROM batches WHERE id = $1`, id).Scan(&doc)
 	return doc, translate(err)
+}
+
+// BatchDoc is a batch's document, decoded.
+type BatchDoc struct {
+	ID             uuid.UUID      `json:"batch_id"`
+	CreatedAt      time.Time      `json:"created_at"`
+	FinishedAt     *time.Time     `json:"finished_at"`
+	Total          int            `json:"total"`
+	Counts         map[string]int `json:"counts"`
+	FailuresByCode map[string]int `json:"failures_by_code"`
+}
+
+// Batch reads a batch's document, decoded; ssosetup.ErrNotFound when there is no such batch.
+func (s *Store) Batch(ctx context.Context, id uuid.UUID) (BatchDoc, error) {
+	var d BatchDoc
+	raw, err := s.BatchDocument(ctx, id)
+	if err != nil {
+		return d, err
+	}
+	return d, json.Unmarshal(raw, &d)
 }
 
 // BatchJobs returns the ids of a batch's jobs whose status is one of statuses.

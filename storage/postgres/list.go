@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -29,6 +30,26 @@ type ListFilter struct {
 type ListCursor struct {
 	CreatedAt time.Time
 	ID        uuid.UUID
+}
+
+// String is the cursor as text, "<created_at in Unix µs>.<id>"; ParseListCursor reads it back.
+func (c ListCursor) String() string {
+	return strconv.FormatInt(c.CreatedAt.UnixMicro(), 10) + "." + c.ID.String()
+}
+
+// maxCursorMicros is the year 9999 in Unix microseconds: later is no time a job was created at (and out of
+// Postgres's range far beyond it).
+const maxCursorMicros = 253402300799999999
+
+// ParseListCursor reads a cursor's text; ok is false for anything that is not one.
+func ParseListCursor(s string) (c ListCursor, ok bool) {
+	micros, id, found := strings.Cut(s, ".")
+	us, err1 := strconv.ParseInt(micros, 10, 64)
+	u, err2 := uuid.Parse(id)
+	if !found || err1 != nil || err2 != nil || us < 0 || us > maxCursorMicros {
+		return ListCursor{}, false
+	}
+	return ListCursor{CreatedAt: time.UnixMicro(us), ID: u}, true
 }
 
 // ListSetups returns a page of jobs, newest first, without their stages, and the cursor of the next page

@@ -10,25 +10,6 @@ import (
 	"github.com/ssosetup/ssosetup/storage/postgres"
 )
 
-// seedSetups inserts n finished and unfinished jobs over 200 organizations, 20 batches and every status,
-// created one millisecond apart, and analyzes the table.
-func seedSetups(d *db, n int) {
-	d.T.Helper()
-	d.Exec(`INSERT INTO organizations (id, slug, name) SELECT g, 'org-' || g, 'Org' FROM generate_series(1, 200) g`)
-	d.Exec(`INSERT INTO batches (id, request_hash, total) SELECT ('00000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, '', 0
-		FROM generate_series(1, 20) g`)
-	d.Exec(`
-		INSERT INTO setups (id, flow, organization_id, user_id, status, stage, error_code, error_message, request,
-			request_hash, batch_id, created_at, finished_at)
-		SELECT gen_random_uuid(), CASE WHEN g % 3 = 0 THEN 'setup' ELSE 'link' END, g % 200 + 1, g % 5000 + 1,
-			(ARRAY['queued', 'running', 'succeeded', 'succeeded', 'succeeded', 'succeeded', 'failed', 'cancelled'])[g % 8 + 1],
-			'finish', CASE WHEN g % 8 = 6 THEN (ARRAY['not_a_member', 'internal_error', 'sso_required'])[g % 3 + 1] END,
-			NULL, '{}', '', CASE WHEN g % 10 = 0 THEN ('00000000-0000-4000-8000-' || lpad((g % 20 + 1)::text, 12, '0'))::uuid END,
-			now() - (g * interval '1 millisecond'), now()
-		FROM generate_series(1, $1) g`, n)
-	d.Exec(`ANALYZE setups`)
-}
-
 // listFilters are the filter combinations the console and the CLI use.
 var listFilters = map[string]postgres.ListFilter{
 	"none":                    {},
@@ -49,7 +30,7 @@ var listFilters = map[string]postgres.ListFilter{
 func TestListSetupsUsesIndexesAndPagesExactly(t *testing.T) {
 	t.Parallel()
 	d := newDB(t)
-	seedSetups(d, 100_000)
+	d.SeedSetups(100_000)
 	for name, f := range listFilters {
 		f.Limit = 50
 		sql, args := postgres.ListSQL(f)
@@ -100,7 +81,7 @@ func TestListSetupsUsesIndexesAndPagesExactly(t *testing.T) {
 // from indexes at any table size).
 func BenchmarkListSetups(b *testing.B) {
 	d := newDB(b)
-	seedSetups(d, 1_000_000)
+	d.SeedSetups(1_000_000)
 	for name, f := range listFilters {
 		f.Limit = 50
 		b.Run(strings.ReplaceAll(name, " ", "_"), func(b *testing.B) {

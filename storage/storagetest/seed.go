@@ -128,3 +128,22 @@ func (d *DB) AssertUnchanged(before, after map[string]string) {
 		}
 	}
 }
+
+// SeedSetups inserts n finished and unfinished jobs over 200 organizations and every status, one in ten in
+// batches of 1000 (the most a batch holds), created one millisecond apart, and analyzes the table.
+func (d *DB) SeedSetups(n int) {
+	d.T.Helper()
+	d.Exec(`INSERT INTO organizations (id, slug, name) SELECT g, 'org-' || g, 'Org' FROM generate_series(1, 200) g`)
+	d.Exec(`INSERT INTO batches (id, request_hash, total) SELECT ('00000000-0000-4000-8000-' || lpad(g::text, 12, '0'))::uuid, '', 0
+		FROM generate_series(1, greatest($1 / 10000, 1)) g`, n)
+	d.Exec(`
+		INSERT INTO setups (id, flow, organization_id, user_id, status, stage, error_code, error_message, request,
+			request_hash, batch_id, created_at, finished_at)
+		SELECT gen_random_uuid(), CASE WHEN g % 3 = 0 THEN 'setup' ELSE 'link' END, g % 200 + 1, g % 5000 + 1,
+			(ARRAY['queued', 'running', 'succeeded', 'succeeded', 'succeeded', 'succeeded', 'failed', 'cancelled'])[g % 8 + 1],
+			'finish', CASE WHEN g % 8 = 6 THEN (ARRAY['not_a_member', 'internal_error', 'sso_required'])[g % 3 + 1] END,
+			NULL, '{}', '', CASE WHEN g % 10 = 0 THEN ('00000000-0000-4000-8000-' || lpad(((g / 10) % greatest($1 / 10000, 1) + 1)::text, 12, '0'))::uuid END,
+			now() - (g * interval '1 millisecond'), now()
+		FROM generate_series(1, $1) g`, n)
+	d.Exec(`ANALYZE setups`)
+}
