@@ -170,5 +170,3 @@ func mustContain(t *testing.T, page string, parts ...string) {
 		}
 	}
 }
-
-

@@ -391,5 +391,3 @@ func parseTemplates() map[string]*template.Template {
 	}
 	return pages
 }
-
-
