@@ -14,8 +14,12 @@ import (
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
 
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/ssosetup/ssosetup/enqueue"
 	"github.com/ssosetup/ssosetup/storage/postgres"
+	"github.com/ssosetup/ssosetup/tracing"
 )
 
 // OpenAPI is the API's OpenAPI 3 document, served at /v1/openapi.json; the tests hold every response to it.
@@ -113,8 +117,20 @@ func (s *server) bearer(next http.Handler) http.Handler {
 				return
 			}
 		}
+		// The request's span (when tracing is on) is named after its route, known only once routed.
+		trace.SpanFromContext(r.Context()).SetName(r.Method + " " + r.Pattern)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// Traced wraps the API in a span per /v1 request that continues the caller's trace (W3C traceparent), when
+// tracing is on (SPEC §13); h itself when it is off.
+func Traced(h http.Handler) http.Handler {
+	if !tracing.Enabled() {
+		return h
+	}
+	return otelhttp.NewHandler(h, "ssosetup api",
+		otelhttp.WithFilter(func(r *http.Request) bool { return strings.HasPrefix(r.URL.Path, "/v1/") }))
 }
 
 // basicAuth guards the dashboard; both names are compared in constant time.

@@ -63,7 +63,8 @@ func (s *server) createBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	sum := sha256.Sum256(body)
 	b, err := s.cfg.Submitter.SubmitBatch(r.Context(), items, enqueue.BatchOptions{
-		IdempotencyKey: key, BodyHash: hex.EncodeToString(sum[:]), Queue: queue})
+		IdempotencyKey: key, BodyHash: hex.EncodeToString(sum[:]), Queue: queue,
+		OwnTraces: r.Header.Get("traceparent") == ""}) // without the caller's trace, a trace per job
 	switch {
 	case errors.Is(err, ssosetup.ErrIdempotencyConflict):
 		writeError(w, http.StatusConflict, "conflict", "this Idempotency-Key was used with another request body", nil)

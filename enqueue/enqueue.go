@@ -16,10 +16,13 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/hibiken/asynq"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ssosetup/ssosetup"
 	"github.com/ssosetup/ssosetup/storage/postgres"
 	"github.com/ssosetup/ssosetup/tasks"
+	"github.com/ssosetup/ssosetup/tracing"
 )
 
 // Submitter records and enqueues jobs.
@@ -67,8 +70,13 @@ func (s *Submitter) Submit(ctx context.Context, req ssosetup.Request, opts Optio
 	if err != nil {
 		return uuid.Nil, false, err
 	}
+	// The job's trace: the caller's, when ctx carries its span (the API's request), else one of its own.
+	ctx, span := tracing.Tracer().Start(ctx, "submit setup", trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("ssosetup.setup_id", id.String()), attribute.String("ssosetup.flow", req.Flow)))
+	defer span.End()
 	id, created, err = s.store.CreateSetup(ctx, postgres.NewSetup{
 		ID: id, Request: req, RequestHash: hash, IdempotencyKey: opts.IdempotencyKey, Queue: queue,
+		TraceID: tracing.TraceID(ctx), Traceparent: tracing.Traceparent(ctx),
 	})
 	if err != nil {
 		return uuid.Nil, false, fmt.Errorf("record setup: %w", err)
@@ -96,7 +104,9 @@ func (s *Submitter) Retry(ctx context.Context, id uuid.UUID, idempotencyKey stri
 	}
 	var enqueueErr error
 	if r.Stage != "" {
-		if err := Stage(ctx, s.client, r.Stage, id, r.Run, r.Queue); err != nil {
+		// The new run goes on in the job's own trace.
+		jobCtx := trace.ContextWithSpanContext(ctx, trace.SpanContextFromContext(tracing.FromTraceparent(context.Background(), r.Traceparent)))
+		if err := Stage(jobCtx, s.client, r.Stage, id, r.Run, r.Queue); err != nil {
 			enqueueErr = fmt.Errorf("%w: %w", ssosetup.ErrNotEnqueued, err)
 		}
 	}
@@ -110,7 +120,10 @@ func (s *Submitter) Retry(ctx context.Context, id uuid.UUID, idempotencyKey stri
 // Stage enqueues a job's stage for its run (its retries) under its deterministic task id; a task that is
 // already there counts as enqueued. opts override the task's own options (a worker's retry budget).
 func Stage(ctx context.Context, client *asynq.Client, stage string, id uuid.UUID, run int, queue string, opts ...asynq.Option) error {
-	_, err := client.EnqueueContext(ctx, tasks.NewStageRun(stage, id, run, queue), opts...)
+	ctx, span := tracing.ParentOnly().Tracer(tracing.Name).Start(ctx, "enqueue "+stage, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("ssosetup.setup_id", id.String()), attribute.String("ssosetup.stage", stage)))
+	defer span.End()
+	_, err := client.EnqueueContext(ctx, tasks.NewStageRun(stage, id, run, queue, tracing.Headers(ctx)), opts...)
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue %s of setup %s: %w", stage, id, err)
 	}
@@ -139,6 +152,19 @@ type BatchOptions struct {
 	IdempotencyKey string // the whole batch's
 	BodyHash       string // identifies the batch's body for its key
 	Queue          string // tasks.QueueBulk (default) or tasks.QueueSetups
+	// OwnTraces gives each job a trace of its own, linked to the batch's span: for a batch whose caller sent
+	// no trace context, so that a thousand jobs are not one trace. Otherwise they continue the caller's.
+	OwnTraces bool
+}
+
+// batchJobSpan is the span that submits one job of a batch.
+func (s *Submitter) batchJobSpan(ctx context.Context, id uuid.UUID, flow string, own bool) (context.Context, trace.Span) {
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(attribute.String("ssosetup.setup_id", id.String()), attribute.String("ssosetup.flow", flow))}
+	if own {
+		opts = append(opts, trace.WithNewRoot(), trace.WithLinks(trace.LinkFromContext(ctx)))
+	}
+	return tracing.Tracer().Start(ctx, "submit setup", opts...)
 }
 
 // Batch is a recorded batch: its id and each item's answer.
@@ -156,6 +182,7 @@ func (s *Submitter) SubmitBatch(ctx context.Context, items []BatchItem, opts Bat
 	if queue == "" {
 		queue = tasks.QueueBulk
 	}
+	jobCtxs := map[uuid.UUID]context.Context{}
 	n := postgres.NewBatch{IdempotencyKey: opts.IdempotencyKey, RequestHash: opts.BodyHash,
 		Setups: make([]*postgres.NewSetup, len(items)), Results: make([]postgres.BatchResult, len(items))}
 	var err error
@@ -181,6 +208,10 @@ func (s *Submitter) SubmitBatch(ctx context.Context, items []BatchItem, opts Bat
 			return Batch{}, err
 		}
 		n.Setups[i] = &postgres.NewSetup{ID: id, Request: req, RequestHash: hash, IdempotencyKey: item.IdempotencyKey, Queue: queue}
+		jobCtx, span := s.batchJobSpan(ctx, id, req.Flow, opts.OwnTraces)
+		n.Setups[i].TraceID, n.Setups[i].Traceparent = tracing.TraceID(jobCtx), tracing.Traceparent(jobCtx)
+		jobCtxs[id] = jobCtx
+		span.End()
 	}
 	id, results, jobs, created, err := s.store.CreateBatch(ctx, n)
 	if err != nil {
@@ -188,7 +219,7 @@ func (s *Submitter) SubmitBatch(ctx context.Context, items []BatchItem, opts Bat
 	}
 	var enqueueErr error
 	for _, job := range jobs {
-		if err := Stage(ctx, s.client, ssosetup.StageStart, job, 0, queue); err != nil && enqueueErr == nil {
+		if err := Stage(jobCtxs[job], s.client, ssosetup.StageStart, job, 0, queue); err != nil && enqueueErr == nil {
 			enqueueErr = fmt.Errorf("%w: %w", ssosetup.ErrNotEnqueued, err)
 		}
 	}

@@ -67,13 +67,14 @@ func StageTaskID(setupID uuid.UUID, stage string, run int) string {
 
 // NewStage returns the task that runs stage for a job's first run, on queue.
 func NewStage(stage string, setupID uuid.UUID, queue string) *asynq.Task {
-	return NewStageRun(stage, setupID, 0, queue)
+	return NewStageRun(stage, setupID, 0, queue, nil)
 }
 
-// NewStageRun returns the task that runs stage for a job's run, on queue.
-func NewStageRun(stage string, setupID uuid.UUID, run int, queue string) *asynq.Task {
+// NewStageRun returns the task that runs stage for a job's run, on queue. headers carry the job's trace
+// context (SPEC §13), never anything else.
+func NewStageRun(stage string, setupID uuid.UUID, run int, queue string, headers map[string]string) *asynq.Task {
 	payload, _ := json.Marshal(StagePayload{SetupID: setupID, Run: run}) // cannot fail
-	return asynq.NewTask(StageType(stage), payload,
+	return asynq.NewTaskWithHeaders(StageType(stage), payload, headers,
 		asynq.TaskID(StageTaskID(setupID, stage, run)), asynq.Queue(queue), asynq.MaxRetry(MaxRetry),
 		asynq.Timeout(Timeout), asynq.Retention(Retention))
 }
@@ -103,9 +104,9 @@ type EmailMissingLinksPayload struct {
 }
 
 // NewEmailMissingLinks returns the e-mail task of a setup.
-func NewEmailMissingLinks(p EmailMissingLinksPayload) *asynq.Task {
+func NewEmailMissingLinks(p EmailMissingLinksPayload, headers map[string]string) *asynq.Task {
 	payload, _ := json.Marshal(p)
-	return asynq.NewTask(TypeEmailMissingLinks, payload,
+	return asynq.NewTaskWithHeaders(TypeEmailMissingLinks, payload, headers,
 		asynq.TaskID(TaskID(p.SetupID, "email_missing_links")), asynq.Queue(QueueSide),
 		asynq.MaxRetry(MaxRetry), asynq.Timeout(2*time.Minute), asynq.Retention(Retention))
 }

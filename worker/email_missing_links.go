@@ -1,10 +1,16 @@
 package worker
 
 import (
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"context"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/ssosetup/ssosetup/tracing"
 
 	"github.com/hibiken/asynq"
 
@@ -20,6 +26,9 @@ func (w *Worker) emailMissingLinks(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return permanent(err)
 	}
+	ctx, span := tracing.Tracer().Start(tracing.FromHeaders(ctx, t.Headers()), t.Type(),
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attribute.String("ssosetup.setup_id", p.SetupID.String())))
+	defer span.End()
 	emails, err := w.store.RecordMissingLinkEmails(ctx, postgres.MissingLinkEmails{
 		SetupID: p.SetupID, OrganizationID: p.OrganizationID, ActorUserID: p.ActorUserID, Provider: p.Provider,
 		BaseURL: w.cfg.BaseURL,
@@ -44,8 +53,13 @@ func (w *Worker) emailMissingLinks(ctx context.Context, t *asynq.Task) error {
 		if !claimed {
 			continue // another run is sending it, or sent it
 		}
-		sendErr := w.cfg.Mailer.Send(ctx, Message{To: e.To, Subject: e.Subject, Body: e.Body,
+		sendCtx, send := tracing.ParentOnly().Tracer(tracing.Name).Start(ctx, "smtp send", trace.WithSpanKind(trace.SpanKindClient))
+		sendErr := w.cfg.Mailer.Send(sendCtx, Message{To: e.To, Subject: e.Subject, Body: e.Body,
 			MessageID: fmt.Sprintf("%s.%d@ssosetup", p.SetupID, e.MemberID), Date: time.Now()})
+		if sendErr != nil {
+			send.SetStatus(codes.Error, sendErr.Error())
+		}
+		send.End()
 		permanent := IsPermanent(sendErr)
 		if err := w.store.MarkEmailSent(ctx, e.ID, sendErr, permanent); err != nil {
 			return err

@@ -22,7 +22,7 @@ func TestEmailMissingLinksWithoutActorOrOrg(t *testing.T) {
 		{OrganizationID: org, ActorUserID: actor + 1000, Provider: "okta", SetupID: uuid.New()},
 		{OrganizationID: org + 1000, ActorUserID: actor, Provider: "okta", SetupID: uuid.New()},
 	} {
-		if err := mux.ProcessTask(h.Ctx, tasks.NewEmailMissingLinks(p)); err != nil {
+		if err := mux.ProcessTask(h.Ctx, tasks.NewEmailMissingLinks(p, nil)); err != nil {
 			t.Errorf("%+v: %v (want no error: retrying cannot help)", p, err)
 		}
 	}
@@ -35,7 +35,7 @@ func TestEmailMissingLinksWithoutActorOrOrg(t *testing.T) {
 
 	// With both present, every unlinked member gets one.
 	p := tasks.EmailMissingLinksPayload{OrganizationID: org, ActorUserID: actor, Provider: "okta", SetupID: uuid.New()}
-	if err := mux.ProcessTask(h.Ctx, tasks.NewEmailMissingLinks(p)); err != nil {
+	if err := mux.ProcessTask(h.Ctx, tasks.NewEmailMissingLinks(p, nil)); err != nil {
 		t.Fatal(err)
 	}
 	if got := h.mailer.recipients(); len(got) != 2 { // ada has not linked SSO either

@@ -1,8 +1,14 @@
 package worker
 
 import (
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"context"
 	"time"
+
+	"github.com/ssosetup/ssosetup/tracing"
 
 	"github.com/ssosetup/ssosetup/eventstream"
 )
@@ -46,6 +52,7 @@ type saveRequest struct {
 	ev    eventstream.Event
 	delay time.Duration // how long this event may wait for others
 	done  chan error
+	span  trace.Span // the stage's span, linked to the INSERT that carried its event
 }
 
 func newEventBatcher(w eventWriter, maxBatch int, maxDelay, bulkDelay time.Duration, observe func(int, time.Duration, error), running func() int, idleGrace time.Duration) *eventBatcher {
@@ -69,7 +76,7 @@ func (b *eventBatcher) Save(ctx context.Context, ev eventstream.Event, bulk bool
 	if bulk {
 		delay = b.bulkDelay
 	}
-	req := saveRequest{ev: ev, delay: delay, done: make(chan error, 1)}
+	req := saveRequest{ev: ev, delay: delay, done: make(chan error, 1), span: trace.SpanFromContext(ctx)}
 	select {
 	case b.requests <- req:
 	case <-ctx.Done():
@@ -127,15 +134,31 @@ func (b *eventBatcher) run(ctx context.Context) {
 
 func (b *eventBatcher) flush(batch []saveRequest) {
 	events := make([]eventstream.Event, len(batch))
+	var links []trace.Link
 	for i, r := range batch {
 		events[i] = r.ev
+		if sc := r.span.SpanContext(); sc.IsValid() {
+			links = append(links, trace.Link{SpanContext: sc})
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), b.insertTimeout)
+	// One span for the INSERT, linked to the stages it carried and linked from each of them (SPEC §13). It
+	// is a root of its own: it belongs to many jobs' traces at once.
+	ctx, span := tracing.Tracer().Start(context.Background(), "clickhouse insert events",
+		trace.WithNewRoot(), trace.WithSpanKind(trace.SpanKindClient), trace.WithLinks(links...),
+		trace.WithAttributes(attribute.Int("ssosetup.events", len(events))))
+	ctx, cancel := context.WithTimeout(ctx, b.insertTimeout)
 	began := time.Now()
 	err := b.w.Insert(ctx, events)
 	took := time.Since(began)
 	cancel()
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 	for _, r := range batch { // the waiting stages first: nothing else may delay them
+		if len(links) > 0 {
+			r.span.AddLink(trace.Link{SpanContext: span.SpanContext()})
+		}
 		r.done <- err
 	}
 	b.observe(len(events), took, err)

@@ -84,7 +84,7 @@ func (o *orphanFinder) redrive(ctx context.Context, queue, id string) (bool, err
 	}
 	// The copy goes to the interactive queue, the first the workers serve: it must not wait behind a bulk
 	// backlog that was enqueued after it. What follows it goes back to the job's own queue.
-	copyOf := asynq.NewTask(info.Type, info.Payload, asynq.TaskID(recoveryID(id)), asynq.Queue(recoveryQueue(queue)),
+	copyOf := asynq.NewTaskWithHeaders(info.Type, info.Payload, info.Headers, asynq.TaskID(recoveryID(id)), asynq.Queue(recoveryQueue(queue)),
 		asynq.MaxRetry(info.MaxRetry), asynq.Timeout(info.Timeout), asynq.Retention(max(info.Retention, tasks.Retention)))
 	_, err = o.client.EnqueueContext(ctx, copyOf)
 	if errors.Is(err, asynq.ErrTaskIDConflict) {

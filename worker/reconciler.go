@@ -15,6 +15,7 @@ import (
 	"github.com/ssosetup/ssosetup/enqueue"
 	"github.com/ssosetup/ssosetup/storage/postgres"
 	"github.com/ssosetup/ssosetup/tasks"
+	"github.com/ssosetup/ssosetup/tracing"
 )
 
 // reconciler makes Postgres, the source of truth, win over Redis: every interval it finds unfinished jobs
@@ -71,7 +72,7 @@ func (r *reconciler) round(ctx context.Context) (int, error) {
 	for i, j := range jobs {
 		switch states[i] {
 		case "":
-			if err := enqueue.Stage(ctx, r.client, j.Stage, j.ID, j.Retries, j.Queue, r.taskOpts...); err != nil {
+			if err := enqueue.Stage(tracing.FromTraceparent(ctx, j.Traceparent), r.client, j.Stage, j.ID, j.Retries, j.Queue, r.taskOpts...); err != nil {
 				return n, err
 			}
 			n++
@@ -100,7 +101,7 @@ func (r *reconciler) round(ctx context.Context) (int, error) {
 		}
 		_, err := r.client.EnqueueContext(ctx, tasks.NewEmailMissingLinks(tasks.EmailMissingLinksPayload{
 			OrganizationID: e.OrganizationID, ActorUserID: e.ActorUserID, Provider: e.Provider, SetupID: e.SetupID,
-		}), opts...)
+		}, nil), opts...)
 		if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 			return n, err
 		}

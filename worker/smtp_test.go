@@ -97,7 +97,7 @@ func TestLinkEmailsArriveOnce(t *testing.T) {
 	h.runBatcher()
 	h.runStages(id, ssosetup.Stages...)
 	task := tasks.NewEmailMissingLinks(tasks.EmailMissingLinksPayload{OrganizationID: org, ActorUserID: admin,
-		Provider: "okta", SetupID: id})
+		Provider: "okta", SetupID: id}, nil)
 
 	mux := h.worker.mux()
 	release := s.Hold() // every sending waits in DATA until all four runs are under way

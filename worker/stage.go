@@ -7,12 +7,16 @@ import (
 	"time"
 
 	"github.com/hibiken/asynq"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/ssosetup/ssosetup"
 	"github.com/ssosetup/ssosetup/enqueue"
 	"github.com/ssosetup/ssosetup/eventstream"
 	"github.com/ssosetup/ssosetup/storage/postgres"
 	"github.com/ssosetup/ssosetup/tasks"
+	"github.com/ssosetup/ssosetup/tracing"
 )
 
 // stage is the task handler of every stage: decode the payload, run the stage through the store's
@@ -33,7 +37,9 @@ func (w *Worker) stage(name string) asynq.Handler {
 		retried, _ := asynq.GetRetryCount(ctx)
 		began := time.Now()
 		run := ssosetup.Run{SetupID: id, Retry: p.Run, Attempt: retried + 1, StartedAt: began}
+		ctx, span := startStageSpan(ctx, t, name, run)
 		out, err := w.store.RunStage(ctx, name, run, prepare)
+		defer endStageSpan(span, out, err)
 		w.observeStage(name, began, out, err)
 		j := out.Job
 		switch {
@@ -76,7 +82,7 @@ func (w *Worker) enqueueNext(ctx context.Context, stage string, j ssosetup.Job) 
 	_, err := w.client.EnqueueContext(ctx, tasks.NewEmailMissingLinks(tasks.EmailMissingLinksPayload{
 		OrganizationID: j.OrganizationID, ActorUserID: j.Request.UserID, Provider: j.Request.Provider.Key,
 		SetupID: j.ID,
-	}), w.taskOpts...)
+	}, tracing.Headers(ctx)), w.taskOpts...)
 	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
 		return fmt.Errorf("enqueue e-mails of setup %s: %w", j.ID, err)
 	}
@@ -111,4 +117,29 @@ func (w *Worker) observeStage(name string, began time.Time, out ssosetup.Outcome
 	case err == nil && name == ssosetup.StageFinish:
 		w.metrics.JobsFinished.WithLabelValues(out.Job.Flow, ssosetup.StatusSucceeded).Inc()
 	}
+}
+
+// startStageSpan starts a stage run's span (SPEC §13), in the job's trace as the task's headers carry it.
+func startStageSpan(ctx context.Context, t *asynq.Task, stage string, run ssosetup.Run) (context.Context, trace.Span) {
+	ctx = tracing.FromHeaders(ctx, t.Headers())
+	return tracing.Tracer().Start(ctx, t.Type(), trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+		attribute.String("ssosetup.setup_id", run.SetupID.String()), attribute.String("ssosetup.stage", stage),
+		attribute.Int("ssosetup.attempt", run.Attempt), attribute.Int("ssosetup.run", run.Retry)))
+}
+
+// endStageSpan records a stage run's outcome on its span and ends it.
+func endStageSpan(span trace.Span, out ssosetup.Outcome, err error) {
+	outcome := out.Status
+	switch {
+	case errors.Is(err, ssosetup.ErrStageDone):
+		outcome = "already_done"
+	case errors.Is(err, ssosetup.ErrJobFinished), errors.Is(err, ssosetup.ErrStaleRun):
+		outcome = "nothing_to_do"
+	case err != nil && out.Status != ssosetup.StageFailed:
+		outcome = "error"
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.SetAttributes(attribute.String("ssosetup.flow", out.Job.Flow), attribute.String("ssosetup.outcome", outcome),
+		attribute.String("ssosetup.detail", out.Detail))
+	span.End()
 }

@@ -1,6 +1,9 @@
 package worker
 
 import (
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"bytes"
 	"context"
 	"errors"
@@ -10,6 +13,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/ssosetup/ssosetup/tracing"
 
 	"golang.org/x/sync/errgroup"
 
@@ -74,7 +79,12 @@ func (s *webhookSender) round(ctx context.Context) (int, error) {
 			if ctx.Err() != nil {
 				return nil
 			}
-			a := s.attempt(gctx, d)
+			actx, span := tracing.ParentOnly().Tracer(tracing.Name).Start(tracing.FromTraceparent(gctx, d.Traceparent),
+				"webhook delivery", trace.WithSpanKind(trace.SpanKindClient),
+				trace.WithAttributes(attribute.String("ssosetup.delivery_id", d.ID.String()), attribute.Int("ssosetup.attempt", d.Attempts)))
+			a := s.attempt(actx, d)
+			span.SetAttributes(attribute.Int("http.response.status_code", a.Status), attribute.Bool("ssosetup.delivered", a.Delivered))
+			span.End()
 			rctx, cancel := context.WithTimeout(gctx, webhookTimeout)
 			defer cancel()
 			if err := s.w.store.RecordWebhook(rctx, d.ID, d.Attempts, a); err != nil {

@@ -7,8 +7,10 @@ import (
 
 	chdriver "github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/hibiken/asynq"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
+	"github.com/ssosetup/ssosetup/tracing"
 
 	"github.com/ssosetup/ssosetup/storage/clickhouse"
 )
@@ -59,11 +61,11 @@ func openDeps(ctx context.Context, cfg config, log *slog.Logger, pgConns int32) 
 // redisOpt reads REDIS_URL (redis://, rediss://, redis-sentinel://) or REDIS_CLUSTER_ADDRS.
 func redisOpt(cfg config) (asynq.RedisConnOpt, error) {
 	if len(cfg.RedisClusterAddrs) > 0 {
-		return asynq.RedisClusterClientOpt{Addrs: cfg.RedisClusterAddrs}, nil
+		return tracing.Redis(asynq.RedisClusterClientOpt{Addrs: cfg.RedisClusterAddrs}), nil
 	}
 	opt, err := asynq.ParseRedisURI(cfg.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("REDIS_URL %s: %s", maskURL(cfg.RedisURL), oneLine(err))
 	}
-	return opt, nil
+	return tracing.Redis(opt), nil
 }

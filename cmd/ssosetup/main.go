@@ -10,6 +10,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
+
+	"github.com/ssosetup/ssosetup/tracing"
 )
 
 const usage = `usage: ssosetup <command> [flags]
@@ -65,6 +68,17 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	log := newLogger(cfg, stderr)
 	startDebug(ctx, cfg, log)
+	stopTracing, err := tracing.Setup(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := stopTracing(flushCtx); err != nil {
+			log.Warn("traces not all exported at exit", "error", err.Error())
+		}
+	}()
 	switch args[0] {
 	case "migrate":
 		return migrate(ctx, cfg, log)
@@ -100,8 +114,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 func newLogger(cfg config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	var h slog.Handler = slog.NewJSONHandler(w, opts)
 	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
+		h = slog.NewTextHandler(w, opts)
 	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return slog.New(tracing.LogHandler(h)) // a line logged in a job's span names its trace_id
+
 }

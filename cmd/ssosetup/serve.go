@@ -18,6 +18,7 @@ import (
 	"github.com/ssosetup/ssosetup/enqueue"
 	"github.com/ssosetup/ssosetup/storage/clickhouse"
 	"github.com/ssosetup/ssosetup/storage/postgres"
+	"github.com/ssosetup/ssosetup/tracing"
 	"github.com/ssosetup/ssosetup/worker"
 )
 
@@ -74,7 +75,8 @@ func serveHTTP(ctx context.Context, cfg config, d *deps, log *slog.Logger, token
 			return err
 		},
 	})
-	log.InfoContext(ctx, "api listening", "addr", cfg.Listen)
+	handler = api.Traced(handler)
+	log.InfoContext(ctx, "api listening", "addr", cfg.Listen, "tracing", tracing.Enabled())
 	return listen(ctx, cfg.Listen, handler)
 }
 

@@ -102,10 +102,11 @@ func insertBatchSetups(ctx context.Context, tx pgx.Tx, batch uuid.UUID, setups [
 		r := n.Request
 		b.Queue(`
 			INSERT INTO setups (id, flow, organization_id, organization_slug, user_id, idempotency_key, request,
-				request_hash, queue, batch_id)
-			VALUES ($1, $2, nullif($3, 0), nullif($4, ''), $5, $6, $7, $8, $9, $10)
+				request_hash, queue, batch_id, trace_id, traceparent)
+			VALUES ($1, $2, nullif($3, 0), nullif($4, ''), $5, $6, $7, $8, $9, $10, nullif($11, ''), nullif($12, ''))
 			ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
-			n.ID, r.Flow, r.OrganizationID, r.OrganizationSlug, r.UserID, key, request, n.RequestHash, n.Queue, batch).
+			n.ID, r.Flow, r.OrganizationID, r.OrganizationSlug, r.UserID, key, request, n.RequestHash, n.Queue, batch,
+			n.TraceID, n.Traceparent).
 			QueryRow(func(row pgx.Row) error {
 				var id uuid.UUID
 				switch err := row.Scan(&id); {

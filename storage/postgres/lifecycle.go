@@ -31,9 +31,10 @@ func (s *Store) CancelSetup(ctx context.Context, id uuid.UUID) (ssosetup.SetupSt
 
 // Retried is where a retried job goes on: the stage to enqueue, for the job's new run, on its queue.
 type Retried struct {
-	Stage string
-	Run   int
-	Queue string
+	Stage       string
+	Run         int
+	Queue       string
+	Traceparent string // the job's trace, which its new run continues
 }
 
 // RetrySetup makes a failed or cancelled job queued again, to be re-driven from the stage where it stopped
@@ -61,10 +62,11 @@ func (s *Store) RetrySetup(ctx context.Context, id uuid.UUID, key string) (Retri
 			return translate(err)
 		}
 		err = tx.QueryRow(ctx, `
-			SELECT status, stage, flow, queue, retries, request, EXISTS (SELECT 1 FROM audit_log_entries a
-				WHERE a.setup_id = s.id AND a.run = s.retries AND a.step = 'compensation')
+			SELECT status, stage, flow, queue, retries, request, coalesce(traceparent, ''),
+				EXISTS (SELECT 1 FROM audit_log_entries a
+					WHERE a.setup_id = s.id AND a.run = s.retries AND a.step = 'compensation')
 			FROM setups s WHERE id = $1`, id).
-			Scan(&status, &r.Stage, &flow, &r.Queue, &r.Run, &raw, &compensated)
+			Scan(&status, &r.Stage, &flow, &r.Queue, &r.Run, &raw, &r.Traceparent, &compensated)
 		if err != nil {
 			return translate(err)
 		}

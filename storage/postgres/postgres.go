@@ -8,7 +8,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/exaring/otelpgx"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/ssosetup/ssosetup/tracing"
 )
 
 // DefaultConnectTimeout bounds how long opening a pool waits for the first connection, so that a wrong
@@ -27,6 +30,10 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 	}
 	if maxConns > 0 && !strings.Contains(url, "pool_max_conns=") {
 		cfg.MaxConns = maxConns
+	}
+	if tracing.Enabled() {
+		// A span per statement beneath a job's spans (SPEC §13); none when tracing is off.
+		cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTracerProvider(tracing.ParentOnly()))
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -10,10 +10,11 @@ import (
 
 // StalledJob is an unfinished job the reconciler checks: its current stage's task should be in Redis.
 type StalledJob struct {
-	ID      uuid.UUID
-	Stage   string
-	Queue   string
-	Retries int // the job's current run
+	ID          uuid.UUID
+	Stage       string
+	Queue       string
+	Retries     int    // the job's current run
+	Traceparent string // the job's trace
 }
 
 // UnfinishedJobs returns up to limit unfinished jobs of queue that have not moved for at least idle, oldest
@@ -22,7 +23,7 @@ type StalledJob struct {
 // an interactive job behind it.
 func (s *Store) UnfinishedJobs(ctx context.Context, queue string, idle time.Duration, limit int) ([]StalledJob, error) {
 	rows, err := s.pool.Query(ctx, `
-		SELECT id, stage, queue, retries FROM setups
+		SELECT id, stage, queue, retries, coalesce(traceparent, '') FROM setups
 		WHERE status IN ('queued', 'running') AND queue = $3 AND updated_at < now() - make_interval(secs => $1)
 		ORDER BY updated_at LIMIT $2`, idle.Seconds(), limit, queue)
 	if err != nil {

@@ -19,6 +19,8 @@ type NewSetup struct {
 	RequestHash    string
 	IdempotencyKey string // optional
 	Queue          string
+	// TraceID and Traceparent are the job's trace (SPEC §13), "" when tracing is off.
+	TraceID, Traceparent string
 }
 
 // CreateSetup records a new job and returns its id, or, when the idempotency key was used before with the
@@ -35,10 +37,11 @@ func (s *Store) CreateSetup(ctx context.Context, n NewSetup) (id uuid.UUID, crea
 	r := n.Request
 	err = s.pool.QueryRow(ctx, `
 		INSERT INTO setups (id, flow, organization_id, organization_slug, user_id, idempotency_key, request,
-			request_hash, queue)
-		VALUES ($1, $2, nullif($3, 0), nullif($4, ''), $5, $6, $7, $8, $9)
+			request_hash, queue, trace_id, traceparent)
+		VALUES ($1, $2, nullif($3, 0), nullif($4, ''), $5, $6, $7, $8, $9, nullif($10, ''), nullif($11, ''))
 		ON CONFLICT (idempotency_key) DO NOTHING RETURNING id`,
-		n.ID, r.Flow, r.OrganizationID, r.OrganizationSlug, r.UserID, key, request, n.RequestHash, n.Queue).Scan(&id)
+		n.ID, r.Flow, r.OrganizationID, r.OrganizationSlug, r.UserID, key, request, n.RequestHash, n.Queue,
+		n.TraceID, n.Traceparent).Scan(&id)
 	if err == nil {
 		return id, true, nil
 	}

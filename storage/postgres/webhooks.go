@@ -29,11 +29,12 @@ type WebhookDelivery struct {
 
 // DueWebhook is a delivery claimed for an attempt.
 type DueWebhook struct {
-	ID        uuid.UUID
-	URL       string
-	Payload   []byte
-	Attempts  int // counting this one
-	CreatedAt time.Time
+	ID          uuid.UUID
+	URL         string
+	Payload     []byte
+	Attempts    int // counting this one
+	CreatedAt   time.Time
+	Traceparent string // the job's trace, "" for a batch's webhook
 }
 
 // ClaimWebhooks claims up to limit deliveries that are due, for lease: another worker skips them meanwhile,
@@ -46,7 +47,8 @@ func (s *Store) ClaimWebhooks(ctx context.Context, limit int, lease time.Duratio
 			WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= now()
 				AND (claimed_until IS NULL OR claimed_until < now())
 			ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-		RETURNING id, url, payload::text, attempts, created_at`, limit, lease.Seconds())
+		RETURNING id, url, payload::text, attempts, created_at,
+			coalesce((SELECT traceparent FROM setups s WHERE s.id = webhook_deliveries.setup_id), '')`, limit, lease.Seconds())
 	if err != nil {
 		return nil, err
 	}
