@@ -33,7 +33,11 @@ func Open(ctx context.Context, url string, maxConns int32) (*pgxpool.Pool, error
 	}
 	if tracing.Enabled() {
 		// A span per statement beneath a job's spans (SPEC §13); none when tracing is off.
-		cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTracerProvider(tracing.ParentOnly()))
+		// Statement spans without the pool's acquire spans, the statements' text (the span's name has its
+		// start) or connection details: a job makes about sixty of them, and their size is what an export costs.
+		cfg.ConnConfig.Tracer = otelpgx.NewTracer(otelpgx.WithTracerProvider(tracing.ParentOnly()),
+			otelpgx.WithDisableAcquireTracer(), otelpgx.WithDisableSQLStatementInAttributes(),
+			otelpgx.WithDisableConnectionDetailsInAttributes())
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
