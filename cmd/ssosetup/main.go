@@ -35,8 +35,9 @@ commands:
   batch [-f FILE] [--wait] [--priority bulk|interactive] [--idempotency-key K]
                           submit {"setups": [...]} or one JSON request a line; print the batch id, or with
                           --wait show its progress and its counts (exit 1 when a job failed)
-  loadtest [--orgs N] [--members M] [--baseline] [--json] [--api] [--metrics URL,...]
-                          push bulk setups and links through the running workers and report
+  loadtest [--orgs N] [--members M] [--baseline] [--json] [--api] [--queue bulk|interactive] [--metrics URL,...]
+                          push setups and links through the running workers (as batches on the bulk queue,
+                          or one by one on the interactive queue) and report
   healthcheck             exit 0 when the local listener answers /healthz (WORKER_LISTEN, else
                           SSOSETUP_LISTEN; for container probes)
 `
