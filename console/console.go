@@ -36,6 +36,9 @@ type Config struct {
 	ReadOnly bool
 	// Dashboard is where Asynqmon is mounted, for links to a job's task ("/monitoring"); "" for none.
 	Dashboard string
+	// TraceURL links a job to its trace in a trace viewer: "{trace_id}" in it is replaced by the job's
+	// (SSOSETUP_TRACE_URL, e.g. http://localhost:16686/trace/{trace_id}); "" for no link.
+	TraceURL string
 }
 
 // Handler returns the console's routes, under /console/.

@@ -38,12 +38,13 @@ func TestConsolePagesAndRetry(t *testing.T) {
 	}
 	mustContain(t, page, "Last 24 hours", "failed <b>1</b>", "succeeded <b>1</b>", `<label for="f-status">`)
 
+	w.db.Exec(`UPDATE setups SET trace_id = '4bf92f3577b34da6a3ce929d0e0e4736' WHERE id = $1`, ok.SetupID)
 	st, page = op.get("/console/setups/" + ok.SetupID.String())
 	if st != 200 {
 		t.Fatalf("job page: %d", st)
 	}
 	mustContain(t, page, "succeeded", "attach_identity", "sso-identity.link", "sso.enable", "sso_enabled",
-		"Event: <code>", "[redacted]")
+		"Event: <code>", "[redacted]", `<a href="https://traces.example/trace/4bf92f3577b34da6a3ce929d0e0e4736">`)
 	for _, s := range []string{"s3cr3t-config-value", "s3cr3t-token-value"} {
 		if strings.Contains(page, s) {
 			t.Errorf("the job page shows the secret %q", s)

@@ -61,7 +61,7 @@ func newWorld(t *testing.T, readOnly bool) *world {
 	srv := httptest.NewServer(api.Handler(api.Config{Submitter: sub, Store: store, Logger: storagetest.Logger(t),
 		Token: "api-token-for-tests", DashboardUser: operator, DashboardPassword: password,
 		Console: console.Handler(console.Config{Store: store, Submitter: sub, Logger: storagetest.Logger(t),
-			ReadOnly: readOnly, Dashboard: "/monitoring"})}))
+			ReadOnly: readOnly, Dashboard: "/monitoring", TraceURL: "https://traces.example/trace/{trace_id}"})}))
 	t.Cleanup(srv.Close)
 	w := &world{t: t, db: db, store: store, submitter: sub, srv: srv, org: db.Org("acme", false), admin: db.User("ada")}
 	return w

@@ -42,6 +42,7 @@ type pageData struct {
 	History   postgres.History
 	EventID   string
 	TaskLink  string
+	TraceLink string
 	CanCancel bool
 	CanRetry  bool
 	Meaning   string
@@ -217,6 +218,9 @@ func (c *console) jobPage(w http.ResponseWriter, r *http.Request) {
 	}
 	d.CanCancel = !c.cfg.ReadOnly && !ssosetup.IsFinished(st.Status)
 	d.CanRetry = !c.cfg.ReadOnly && (st.Status == ssosetup.StatusFailed || st.Status == ssosetup.StatusCancelled)
+	if c.cfg.TraceURL != "" && st.TraceID != nil {
+		d.TraceLink = strings.ReplaceAll(c.cfg.TraceURL, "{trace_id}", url.PathEscape(*st.TraceID))
+	}
 	if c.cfg.Dashboard != "" && !ssosetup.IsFinished(st.Status) {
 		d.TaskLink = fmt.Sprintf("%s/queues/%s/tasks/%s", c.cfg.Dashboard, url.PathEscape(h.Queue),
 			url.PathEscape(tasks.StageTaskID(id, st.Stage, st.Retries)))

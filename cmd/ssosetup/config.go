@@ -44,6 +44,7 @@ type config struct {
 	WebhookURLs       []string
 	WebhookSecret     []byte // the key of SSOSETUP_WEBHOOK_SECRET's whsec_ form
 	JobRetention      time.Duration
+	TraceURL          string // the console's link to a job's trace, with {trace_id}
 }
 
 // loadConfig reads the environment, applies defaults and validates; the error names the bad variable.
@@ -64,6 +65,7 @@ func loadConfig() (config, error) {
 		SMTPURL:           os.Getenv("SMTP_URL"),
 		SMTPFrom:          env("SMTP_FROM", "ssosetup@localhost"),
 		LogFormat:         env("LOG_FORMAT", "json"),
+		TraceURL:          os.Getenv("SSOSETUP_TRACE_URL"),
 	}
 	if urls := os.Getenv("SSOSETUP_WEBHOOK_URL"); urls != "" {
 		c.WebhookURLs = splitList(urls)

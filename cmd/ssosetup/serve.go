@@ -51,7 +51,7 @@ func serveHTTP(ctx context.Context, cfg config, d *deps, log *slog.Logger, token
 	var operatorConsole http.Handler
 	if cfg.DashboardUser != "" {
 		operatorConsole = console.Handler(console.Config{Store: store, Submitter: submitter, Logger: log,
-			ReadOnly: cfg.DashboardReadOnly, Dashboard: "/monitoring"})
+			ReadOnly: cfg.DashboardReadOnly, Dashboard: "/monitoring", TraceURL: cfg.TraceURL})
 	}
 	handler := api.Handler(api.Config{
 		Notifier:  notifier,
