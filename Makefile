@@ -12,7 +12,8 @@ run: services build ## start Redis, Postgres and ClickHouse (installing them if 
 	$(BIN) run $(if $(SSOSETUP_API_TOKEN),,--insecure-dev)
 
 test: services tools lint ## start the services, then run every test (race detector), then the fault tests
-	$(GO) test -race -count=1 -timeout 30m ./...
+	@bash scripts/services.sh cluster-up
+	$(GO) test -race -count=1 -timeout 30m ./...; status=$$?; bash scripts/services.sh cluster-down; exit $$status
 	$(MAKE) chaos
 
 chaos: services ## the fault tests alone: they kill workers and restart Postgres and ClickHouse (needs root)

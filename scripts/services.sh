@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# services.sh up|tools|status — installs (when missing) and starts the local Redis, Postgres and ClickHouse that
+# services.sh up|tools|status|cluster-up|cluster-down — installs (when missing) and starts the local Redis, Postgres and ClickHouse that
 # `make run` and `make test` use, then waits until each answers. Idempotent: a service that already answers is
 # left alone, and nothing is ever stopped. `tools` installs what the tests use besides the services
 # (docker-compose to validate the compose file, chromium for the dashboard check). Debian/Ubuntu only;
-# docker-compose.yml is the way elsewhere.
+# docker-compose.yml is the way elsewhere. cluster-up starts the scale-out tests' three-primary Redis Cluster
+# (ports 7001–7003) and cluster-down stops it: make test starts it before the tests and stops it after.
 set -euo pipefail
 
 STATE_DIR=${SSOSETUP_SERVICES_DIR:-/tmp/ssosetup-services}
@@ -124,6 +125,40 @@ golangci_lint_install() {
   [ -w /usr/local/bin ] && ln -sf "$bin" /usr/local/bin/golangci-lint || export PATH="$(go env GOPATH)/bin:$PATH"
 }
 
+# The scale-out tests' Redis Cluster: three primaries on ports of their own, without persistence.
+CLUSTER_PORTS="7001 7002 7003"
+
+redis_cluster_up() {
+  apt_install redis-server redis-tools
+  for port in $CLUSTER_PORTS; do
+    if ! redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then
+      mkdir -p "$STATE_DIR/cluster-$port"
+      $SUDO redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+        --cluster-enabled yes --cluster-config-file "$STATE_DIR/cluster-$port/nodes.conf" --cluster-node-timeout 2000 \
+        --dir "$STATE_DIR/cluster-$port" --pidfile "$STATE_DIR/cluster-$port/redis.pid" \
+        --logfile "$STATE_DIR/cluster-$port/redis.log"
+    fi
+    wait_for "redis cluster node $port" 30 sh -c "redis-cli -p $port ping | grep -q PONG"
+  done
+  if ! redis-cli -p 7001 cluster info 2>/dev/null | grep -q 'cluster_state:ok'; then
+    log "creating the redis cluster"
+    local nodes=()
+    for port in $CLUSTER_PORTS; do nodes+=("127.0.0.1:$port"); done
+    redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
+  fi
+  wait_for "redis cluster" 30 sh -c "redis-cli -p 7001 cluster info | grep -q 'cluster_state:ok'"
+}
+
+redis_cluster_down() {
+  for port in $CLUSTER_PORTS; do
+    if [ -f "$STATE_DIR/cluster-$port/redis.pid" ]; then
+      $SUDO kill "$(cat "$STATE_DIR/cluster-$port/redis.pid")" 2>/dev/null || true
+    fi
+    rm -rf "$STATE_DIR/cluster-$port"
+  done
+  log "redis cluster stopped"
+}
+
 case "${1:-up}" in
   up)
     mkdir -p "$STATE_DIR"; chmod 777 "$STATE_DIR" 2>/dev/null || true
@@ -135,11 +170,18 @@ case "${1:-up}" in
     apt_install docker-compose chromium
     golangci_lint_install
     ;;
+  cluster-up)
+    mkdir -p "$STATE_DIR"; chmod 777 "$STATE_DIR" 2>/dev/null || true
+    redis_cluster_up
+    ;;
+  cluster-down)
+    redis_cluster_down
+    ;;
   status)
     redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG && echo "redis: up" || echo "redis: down"
     env PGPASSWORD=$PG_PASSWORD psql -h 127.0.0.1 -U $PG_ROLE -d ssosetup -qtAc 'select 1' >/dev/null 2>&1 \
       && echo "postgres: up" || echo "postgres: down"
     clickhouse_answers && echo "clickhouse: up" || echo "clickhouse: down"
     ;;
-  *) echo "usage: $0 up|tools|status" >&2; exit 2 ;;
+  *) echo "usage: $0 up|tools|status|cluster-up|cluster-down" >&2; exit 2 ;;
 esac
