@@ -53,12 +53,12 @@ func TestChainOnRedisCluster(t *testing.T) {
 
 	var ids []uuid.UUID
 	var items []enqueue.BatchItem
-	var orgs, admins []int64
+	var orgs []int64
 	for i := range 20 {
 		org, admin := db.Org("org-"+string(rune('a'+i)), false), db.User("admin-"+string(rune('a'+i)))
 		db.Member(org, admin, "owner")
 		db.Provider(org, "okta", false)
-		orgs, admins = append(orgs, org), append(admins, admin)
+		orgs = append(orgs, org)
 		req := ssosetup.Request{Flow: ssosetup.FlowLink, OrganizationID: org, UserID: admin, Authenticated: true,
 			PipelineUserID: admin, Identity: ssosetup.Identity{ID: "idp-" + string(rune('a'+i))}}
 		items = append(items, enqueue.BatchItem{Request: &req})
