@@ -4,7 +4,9 @@
 # left alone, and nothing is ever stopped. `tools` installs what the tests use besides the services
 # (docker-compose to validate the compose file, chromium for the dashboard check). Debian/Ubuntu only;
 # docker-compose.yml is the way elsewhere. cluster-up starts the scale-out tests' three-primary Redis Cluster
-# (ports 7001–7003) and cluster-down stops it: make test starts it before the tests and stops it after.
+# (ports 7001–7003) and Sentinel set (nodes 7101–7102, sentinels 26401–26403), restarting any node that is
+# down as a replica of the current primary; cluster-down stops them: make test starts them before the tests
+# and stops them after.
 set -euo pipefail
 
 STATE_DIR=${SSOSETUP_SERVICES_DIR:-/tmp/ssosetup-services}
@@ -149,11 +151,84 @@ redis_cluster_up() {
   wait_for "redis cluster" 30 sh -c "redis-cli -p 7001 cluster info | grep -q 'cluster_state:ok'"
 }
 
+# The scale-out tests' Sentinel set: a primary and a replica, and three sentinels that fail over in seconds.
+SENTINEL_NODES="7101 7102"
+SENTINEL_PORTS="26401 26402 26403"
+
+# sentinel_master prints the port of the set's current primary, as the sentinels see it ("" if none answers).
+sentinel_master() {
+  for sp in $SENTINEL_PORTS; do
+    local addr
+    addr=$(redis-cli -p "$sp" sentinel get-master-addr-by-name ssosetup 2>/dev/null | tail -1)
+    [ -n "$addr" ] && { echo "$addr"; return 0; }
+  done
+  echo ""
+}
+
+redis_sentinel_up() {
+  local master
+  master=$(sentinel_master)
+  [ -z "$master" ] && master=7101
+  for port in $SENTINEL_NODES; do
+    if ! redis-cli -p "$port" ping 2>/dev/null | grep -q PONG; then
+      mkdir -p "$STATE_DIR/sentinel-$port"
+      local replicaof=()
+      [ "$port" != "$master" ] && replicaof=(--replicaof 127.0.0.1 "$master")
+      $SUDO redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save '' --appendonly no \
+        --dir "$STATE_DIR/sentinel-$port" --pidfile "$STATE_DIR/sentinel-$port/redis.pid" \
+        --logfile "$STATE_DIR/sentinel-$port/redis.log" "${replicaof[@]}"
+    fi
+    wait_for "redis node $port" 30 sh -c "redis-cli -p $port ping | grep -q PONG"
+  done
+  for sp in $SENTINEL_PORTS; do
+    if ! redis-cli -p "$sp" ping 2>/dev/null | grep -q PONG; then
+      mkdir -p "$STATE_DIR/sentinel-s$sp"
+      cat > "$STATE_DIR/sentinel-s$sp/sentinel.conf" <<CONF
+port $sp
+bind 127.0.0.1
+daemonize yes
+pidfile $STATE_DIR/sentinel-s$sp/sentinel.pid
+logfile $STATE_DIR/sentinel-s$sp/sentinel.log
+dir $STATE_DIR/sentinel-s$sp
+sentinel monitor ssosetup 127.0.0.1 $master 2
+sentinel down-after-milliseconds ssosetup 1000
+sentinel failover-timeout ssosetup 5000
+sentinel parallel-syncs ssosetup 1
+CONF
+      $SUDO redis-server "$STATE_DIR/sentinel-s$sp/sentinel.conf" --sentinel
+    fi
+    wait_for "redis sentinel $sp" 30 sh -c "redis-cli -p $sp ping | grep -q PONG"
+  done
+  wait_for "redis sentinel set" 30 sh -c "redis-cli -p ${SENTINEL_PORTS%% *} sentinel replicas ssosetup | grep -q flags"
+}
+
+# stop_pidfile kills the process of a pid file at once (the scale-out nodes keep nothing worth a graceful
+# shutdown) and waits until it is gone, so that its port is free for the next start.
+stop_pidfile() {
+  [ -f "$1" ] || return 0
+  local pid
+  pid=$(cat "$1")
+  $SUDO kill -9 "$pid" 2>/dev/null || return 0
+  for _ in $(seq 1 50); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.1
+  done
+}
+
+redis_sentinel_down() {
+  for d in "$STATE_DIR"/sentinel-*; do
+    [ -d "$d" ] || continue
+    for pid in "$d"/*.pid; do
+      stop_pidfile "$pid"
+    done
+    rm -rf "$d"
+  done
+  log "redis sentinel set stopped"
+}
+
 redis_cluster_down() {
   for port in $CLUSTER_PORTS; do
-    if [ -f "$STATE_DIR/cluster-$port/redis.pid" ]; then
-      $SUDO kill "$(cat "$STATE_DIR/cluster-$port/redis.pid")" 2>/dev/null || true
-    fi
+    stop_pidfile "$STATE_DIR/cluster-$port/redis.pid"
     rm -rf "$STATE_DIR/cluster-$port"
   done
   log "redis cluster stopped"
@@ -173,9 +248,11 @@ case "${1:-up}" in
   cluster-up)
     mkdir -p "$STATE_DIR"; chmod 777 "$STATE_DIR" 2>/dev/null || true
     redis_cluster_up
+    redis_sentinel_up
     ;;
   cluster-down)
     redis_cluster_down
+    redis_sentinel_down
     ;;
   status)
     redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG && echo "redis: up" || echo "redis: down"
