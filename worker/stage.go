@@ -102,13 +102,7 @@ func (w *Worker) writeEvent(ctx context.Context, j ssosetup.Job) error {
 
 // observeStage records a stage run's duration and, when the job reached a final status, the job.
 func (w *Worker) observeStage(name string, began time.Time, out ssosetup.Outcome, err error) {
-	outcome := out.Status
-	switch {
-	case errors.Is(err, ssosetup.ErrStageDone):
-		outcome = "already_done"
-	case err != nil && out.Status != ssosetup.StageFailed:
-		outcome = "error"
-	}
+	outcome := stageOutcome(out, err)
 	w.metrics.StageDuration.WithLabelValues(name, outcome).Observe(time.Since(began).Seconds())
 	switch {
 	case outcome == ssosetup.StageFailed:
@@ -129,17 +123,26 @@ func startStageSpan(ctx context.Context, t *asynq.Task, stage string, run ssoset
 
 // endStageSpan records a stage run's outcome on its span and ends it.
 func endStageSpan(span trace.Span, out ssosetup.Outcome, err error) {
-	outcome := out.Status
-	switch {
-	case errors.Is(err, ssosetup.ErrStageDone):
-		outcome = "already_done"
-	case errors.Is(err, ssosetup.ErrJobFinished), errors.Is(err, ssosetup.ErrStaleRun):
-		outcome = "nothing_to_do"
-	case err != nil && out.Status != ssosetup.StageFailed:
-		outcome = "error"
+	outcome := stageOutcome(out, err)
+	if outcome == "error" {
 		span.SetStatus(codes.Error, err.Error())
 	}
 	span.SetAttributes(attribute.String("ssosetup.flow", out.Job.Flow), attribute.String("ssosetup.outcome", outcome),
 		attribute.String("ssosetup.detail", out.Detail))
 	span.End()
+}
+
+// stageOutcome names what a stage run came to, for its metric and its span: done, skipped or failed;
+// already_done when an earlier run had recorded it; nothing_to_do for a task of a finished job or of an
+// earlier run; error for anything to retry.
+func stageOutcome(out ssosetup.Outcome, err error) string {
+	switch {
+	case errors.Is(err, ssosetup.ErrStageDone):
+		return "already_done"
+	case errors.Is(err, ssosetup.ErrJobFinished), errors.Is(err, ssosetup.ErrStaleRun):
+		return "nothing_to_do"
+	case err != nil && out.Status != ssosetup.StageFailed:
+		return "error"
+	}
+	return out.Status
 }

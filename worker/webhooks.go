@@ -133,7 +133,8 @@ func (s *webhookSender) attempt(ctx context.Context, d postgres.DueWebhook) post
 	if err != nil {
 		a.Error = attemptError(err, d.URL)
 	}
-	a.Next = time.Now().Add(backoff(d.Attempts, webhookRetryMin, s.retryMax))
+	// Doubling from webhookRetryMin after each failed attempt, capped, as the tasks' retries back off.
+	a.Next = time.Now().Add(min(webhookRetryMin<<min(d.Attempts-1, 20), s.retryMax))
 	a.GiveUp = time.Since(d.CreatedAt) > webhookGiveUp
 	return a
 }
@@ -154,20 +155,4 @@ func newWebhookClient() *http.Client {
 	return &http.Client{Timeout: webhookTimeout, CheckRedirect: func(*http.Request, []*http.Request) error {
 		return http.ErrUseLastResponse
 	}}
-}
-
-// backoff is the wait after the n-th failed attempt: doubling from min, capped at max.
-func backoff(n int, min, max time.Duration) time.Duration {
-	d := min
-	for i := 1; i < n && d < max; i++ {
-		d *= 2
-	}
-	return minDuration(d, max)
-}
-
-func minDuration(a, b time.Duration) time.Duration {
-	if a < b {
-		return a
-	}
-	return b
 }
